@@ -54,14 +54,21 @@ export class NotFoundError extends ApprovalError {
   }
 }
 
-/** The broker refused the request as invalid (HTTP 400/422); carries the broker's code and message. */
+/**
+ * The request is invalid: refused by the broker (HTTP 400/422, with its code and message),
+ * or refused by the client before sending (`status` null, code `invalid_input`).
+ */
 export class RequestRejectedError extends ApprovalError {
   constructor(
-    readonly status: number,
+    readonly status: number | null,
     readonly code: string,
-    readonly brokerMessage: string,
+    readonly detail: string,
   ) {
-    super(`The Sesame broker rejected the request (HTTP ${status} ${code}): ${brokerMessage}`);
+    super(
+      status === null
+        ? `Invalid approval request: ${detail}`
+        : `The Sesame broker rejected the request (HTTP ${status} ${code}): ${detail}`,
+    );
   }
 }
 

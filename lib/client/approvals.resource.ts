@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { ApprovalAborted, ApprovalTimeout, RequestRejectedError } from '../errors.js';
+import { Approval, type ApprovalWaiter } from './approval.js';
+import type { TriggerApprovalInput, WaitOptions } from './approval.types.js';
+import type { BrokerTransport } from './broker-transport.js';
+import { MAX_WAIT_SECONDS, wire } from './broker-wire.js';
+import { assertValidTriggerInput } from './trigger-approval.input.js';
+
+/** Extra time a long-poll request gets beyond the seconds it asked the broker to hold it. */
+const LONG_POLL_GRACE_MS = 5_000;
+
+/** `client.approvals`: trigger, read and wait. */
+export class ApprovalsResource implements ApprovalWaiter {
+  readonly #transport: BrokerTransport;
+  readonly #defaultTimeout: number;
+
+  constructor(transport: BrokerTransport, defaultTimeout: number) {
+    this.#transport = transport;
+    this.#defaultTimeout = defaultTimeout;
+  }
+
+  async trigger(input: TriggerApprovalInput, options: { signal?: AbortSignal } = {}): Promise<Approval> {
+    assertValidTriggerInput(input);
+    // A generated key makes the client's own retries of this POST idempotent: never two pages for one call.
+    const dedupKey = input.dedupKey ?? `auto_${randomUUID()}`;
+    const body = await this.#transport.send(wire.trigger({ ...input, dedupKey }), { signal: options.signal });
+    return this.toApproval(body);
+  }
+
+  async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
+    assertId(id);
+    return this.toApproval(await this.#transport.send(wire.get(id), { signal: options.signal, approvalId: id }));
+  }
+
+  /** Long-polls (at most 60 s per request) until the approval is decided or the deadline passes. */
+  async wait(id: string, options: WaitOptions = {}): Promise<Approval> {
+    assertId(id);
+    const timeout = options.timeout ?? this.#defaultTimeout;
+    if (!Number.isFinite(timeout) || timeout < 0) {
+      throw new RequestRejectedError(null, 'invalid_input', `wait timeout must be a finite number of milliseconds >= 0 (got ${timeout})`);
+    }
+    const { signal } = options;
+    if (signal?.aborted) throw new ApprovalAborted(id, signal.reason);
+    if (timeout === 0) {
+      const approval = await this.get(id, { signal });
+      if (approval.pending) throw new ApprovalTimeout(id, timeout);
+      return approval;
+    }
+
+    // One controller ends the in-flight request either at the deadline or when the caller aborts.
+    const deadline = Date.now() + timeout;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new ApprovalTimeout(id, timeout)), timeout);
+    const forward = () => controller.abort(signal!.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    try {
+      for (;;) {
+        const seconds = Math.min(MAX_WAIT_SECONDS, (deadline - Date.now()) / 1000);
+        const body = await this.#transport.send(wire.wait(id, seconds), {
+          signal: controller.signal,
+          timeout: Math.ceil(Math.max(1, seconds)) * 1000 + LONG_POLL_GRACE_MS,
+          approvalId: id,
+        });
+        const approval = this.toApproval(body);
+        if (!approval.pending) return approval;
+        if (Date.now() >= deadline) throw new ApprovalTimeout(id, timeout);
+      }
+    } catch (error) {
+      if (error instanceof ApprovalAborted && controller.signal.reason instanceof ApprovalTimeout && !signal?.aborted) {
+        throw controller.signal.reason;
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', forward);
+    }
+  }
+
+  private toApproval(body: unknown): Approval {
+    return new Approval(wire.parseApproval(body), this);
+  }
+}
+
+function assertId(id: string): void {
+  if (typeof id !== 'string' || id.length === 0) throw new RequestRejectedError(null, 'invalid_input', 'approval id must be a non-empty string');
+}

@@ -1,0 +1,30 @@
+import { SESAME_PACKAGE_VERSION } from '../version.js';
+import { ApprovalsResource } from './approvals.resource.js';
+import { BrokerTransport } from './broker-transport.js';
+import { resolveClientOptions, type SesameClientOptions } from './sesame-client.options.js';
+
+/**
+ * The framework-agnostic Sesame client.
+ *
+ *   const client = new SesameClient();              // reads SESAME_API_KEY / SESAME_BROKER_URL
+ *   const approval = await client.approvals.trigger({ action: 'db.delete', summary: 'Delete 1,204 rows' });
+ *   const decided = await approval.wait({ timeout: 300_000 });
+ */
+export class SesameClient {
+  readonly approvals: ApprovalsResource;
+  /** The broker this client talks to (never includes credentials). */
+  readonly baseUrl: string;
+  readonly #transport: BrokerTransport;
+
+  constructor(options: SesameClientOptions = {}) {
+    const resolved = resolveClientOptions(options);
+    this.baseUrl = resolved.baseUrl;
+    this.#transport = new BrokerTransport({ ...resolved, userAgent: `nestjs-sesame/${SESAME_PACKAGE_VERSION}` });
+    this.approvals = new ApprovalsResource(this.#transport, resolved.defaultTimeout);
+  }
+
+  /** Releases pooled keep-alive sockets. */
+  close(): void {
+    this.#transport.close();
+  }
+}
