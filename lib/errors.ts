@@ -86,11 +86,29 @@ export class BrokerUnavailableError extends ApprovalError {
 /** The broker answered something that is not protocol v1 (bad JSON, wrong types, unknown status). */
 export class BrokerProtocolError extends ApprovalError {}
 
+/**
+ * A @RequireApproval method was called on an instance no SesameModule has bound (for example one
+ * created with `new` outside Nest, or a request-scoped provider). It fails closed: the method did not run.
+ */
+export class ApprovalGateNotBoundError extends ApprovalError {
+  constructor(
+    readonly className: string,
+    readonly methodName: string,
+  ) {
+    super(
+      `${className}.${methodName}() requires approval, but no SesameModule has bound an approval gate to this instance, so it did not run. ` +
+        'Let Nest create the instance (a provider or controller in a module that imports SesameModule), or bind one with bindApprovalGate().',
+    );
+  }
+}
+
 /** Invalid client or module options: the message names the option and how to fix it. */
 export class SesameConfigError extends ApprovalError {}
 
 export type WebhookVerificationErrorCode =
   | 'missing_header'
+  /** webhook-id repeated with different values, or not a string. */
+  | 'invalid_header'
   | 'invalid_timestamp'
   | 'timestamp_too_old'
   | 'timestamp_too_new'
@@ -98,7 +116,9 @@ export type WebhookVerificationErrorCode =
   | 'signature_mismatch'
   | 'invalid_body'
   | 'invalid_payload'
-  | 'invalid_secret';
+  | 'invalid_secret'
+  /** verifyWebhook's `tolerance` or `now` is not a usable number: refused rather than silently skipping the replay check. */
+  | 'invalid_options';
 
 /** A webhook that must not be trusted: bad or missing signature, stale timestamp, bad JSON. */
 export class WebhookVerificationError extends ApprovalError {
