@@ -1,0 +1,127 @@
+import { APPROVAL_STATUSES, type ApprovalStatus } from '../client/approval.types.js';
+import { HttpError } from './http-io.js';
+
+/** Protocol v1 limits, shared with docs/protocol.md. */
+export const LIMITS = Object.freeze({
+  actionMaxLength: 200,
+  summaryMaxLength: 2000,
+  dedupKeyMaxLength: 200,
+  noteMaxLength: 2000,
+  expiresInMin: 1,
+  expiresInMax: 604_800,
+  expiresInDefault: 3600,
+  waitMin: 1,
+  waitMax: 60,
+  waitDefault: 30,
+});
+
+export interface CreateApprovalBody {
+  action: string;
+  summary: string;
+  reason: string | null;
+  context: Record<string, unknown> | null;
+  callbackUrl: string | null;
+  dedupKey: string | null;
+  expiresIn: number;
+}
+
+export interface DecisionBody {
+  decision: 'approve' | 'deny';
+  note: string | null;
+}
+
+function invalid(problems: string[]): HttpError {
+  return new HttpError(422, 'validation_failed', problems.join('; '));
+}
+
+function asBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid(['request body must be a JSON object']);
+  return body as Record<string, unknown>;
+}
+
+function boundedString(value: unknown, field: string, max: number, problems: string[]): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    problems.push(`"${field}" must be a non-empty string of at most ${max} characters`);
+    return '';
+  }
+  return value;
+}
+
+/** Validates `POST /v1/approvals`; unknown fields are ignored. Throws HttpError 422 naming every bad field. */
+export function parseCreateApprovalBody(raw: unknown): CreateApprovalBody {
+  const body = asBody(raw);
+  const problems: string[] = [];
+  const action = boundedString(body.action, 'action', LIMITS.actionMaxLength, problems);
+  const summary = boundedString(body.summary, 'summary', LIMITS.summaryMaxLength, problems);
+
+  const reason = body.reason ?? null;
+  if (reason !== null && typeof reason !== 'string') problems.push('"reason" must be a string or null');
+
+  const context = body.context ?? null;
+  if (context !== null && (typeof context !== 'object' || Array.isArray(context))) problems.push('"context" must be a JSON object or null');
+
+  const callbackUrl = body.callback_url ?? null;
+  if (callbackUrl !== null && !isHttpUrl(callbackUrl)) problems.push('"callback_url" must be an absolute http(s) URL or null');
+
+  const dedupKey = body.dedup_key ?? null;
+  if (dedupKey !== null) boundedString(dedupKey, 'dedup_key', LIMITS.dedupKeyMaxLength, problems);
+
+  const expiresIn = body.expires_in ?? LIMITS.expiresInDefault;
+  if (!Number.isInteger(expiresIn) || (expiresIn as number) < LIMITS.expiresInMin || (expiresIn as number) > LIMITS.expiresInMax) {
+    problems.push(`"expires_in" must be an integer number of seconds from ${LIMITS.expiresInMin} to ${LIMITS.expiresInMax}`);
+  }
+
+  if (problems.length > 0) throw invalid(problems);
+  return {
+    action,
+    summary,
+    reason: reason as string | null,
+    context: context as Record<string, unknown> | null,
+    callbackUrl: callbackUrl as string | null,
+    dedupKey: dedupKey as string | null,
+    expiresIn: expiresIn as number,
+  };
+}
+
+/** Validates `POST /v1/approvals/{id}/decision`. */
+export function parseDecisionBody(raw: unknown): DecisionBody {
+  const body = asBody(raw);
+  const problems: string[] = [];
+  const decision = body.decision;
+  if (decision !== 'approve' && decision !== 'deny') problems.push('"decision" must be "approve" or "deny"');
+  const note = body.note ?? null;
+  if (note !== null && (typeof note !== 'string' || note.length > LIMITS.noteMaxLength)) {
+    problems.push(`"note" must be a string of at most ${LIMITS.noteMaxLength} characters, or null`);
+  }
+  if (problems.length > 0) throw invalid(problems);
+  return { decision: decision as 'approve' | 'deny', note: note as string | null };
+}
+
+/** The `timeout` query parameter of the wait endpoint, in seconds. */
+export function parseWaitTimeout(raw: string | null): number {
+  if (raw === null) return LIMITS.waitDefault;
+  const seconds = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
+  if (!(seconds >= LIMITS.waitMin && seconds <= LIMITS.waitMax)) {
+    throw invalid([`"timeout" must be an integer number of seconds from ${LIMITS.waitMin} to ${LIMITS.waitMax}`]);
+  }
+  return seconds;
+}
+
+/** The optional `status` query parameter of the list endpoint. */
+export function parseStatusFilter(raw: string | null): ApprovalStatus | undefined {
+  if (raw === null) return undefined;
+  if (!APPROVAL_STATUSES.includes(raw as ApprovalStatus)) {
+    throw invalid([`"status" must be one of ${APPROVAL_STATUSES.join(', ')}`]);
+  }
+  return raw as ApprovalStatus;
+}
+
+function isHttpUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname.length > 0;
+  } catch {
+    return false;
+  }
+}
