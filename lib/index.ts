@@ -16,3 +16,31 @@ export type {
 
 export { signWebhook, generateWebhookSecret, type SignedWebhookHeaders, type SignWebhookOptions } from './webhooks/sign-webhook.js';
 export type { ApprovalDecisionPayload, WireWebhookPayload } from './webhooks/webhook-payload.js';
+export { verifyWebhook, DEFAULT_WEBHOOK_TOLERANCE_MS, type VerifyWebhookOptions } from './webhooks/verify-webhook.js';
+export {
+  readWebhookHeaders,
+  WEBHOOK_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+  type WebhookHeadersInput,
+  type WebhookHeaderValues,
+} from './webhooks/webhook-headers.js';
+
+export { SesameModule } from './module/sesame.module.js';
+export { SESAME_MODULE_OPTIONS } from './module/sesame.module-definition.js';
+export type { SesameModuleExtras, SesameModuleOptions } from './module/sesame-module.options.js';
+export { SesameConfig } from './module/sesame.config.js';
+export { ApprovalsService } from './module/approvals.service.js';
+
+export { RequireApproval, SkipApproval } from './approval-gate/require-approval.decorator.js';
+export {
+  REQUIRE_APPROVAL_METADATA,
+  SKIP_APPROVAL_METADATA,
+  type RequireApprovalMetadata,
+  type RequireApprovalOptions,
+  type Resolvable,
+} from './approval-gate/require-approval.options.js';
+export { ApprovalGate } from './approval-gate/approval-gate.js';
+export { ApprovalGateInterceptor } from './approval-gate/approval-gate.interceptor.js';
+export { ApprovalRequestContext } from './approval-gate/approval-request.context.js';
+export { bindApprovalGate, type ApprovalGateRunner, type GatedCall } from './approval-gate/gated-method.js';

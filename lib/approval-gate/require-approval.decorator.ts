@@ -1,0 +1,71 @@
+import { SesameConfigError } from '../errors.js';
+import { createGatedMethod, isGatedMethod } from './gated-method.js';
+import {
+  REQUIRE_APPROVAL_METADATA,
+  SKIP_APPROVAL_METADATA,
+  type RequireApprovalMetadata,
+  type RequireApprovalOptions,
+} from './require-approval.options.js';
+
+// Nest calls these itself; gating them would block bootstrap and shutdown.
+const LIFECYCLE_HOOKS = new Set([
+  'constructor',
+  'onModuleInit',
+  'onApplicationBootstrap',
+  'onModuleDestroy',
+  'beforeApplicationShutdown',
+  'onApplicationShutdown',
+]);
+
+/**
+ * Lets the method run only after a human approved it: on controller routes (after guards and pipes,
+ * with the validated arguments) and on plain provider methods. On a class, gates every own method.
+ * The gated method always returns a Promise.
+ */
+export function RequireApproval(action: string, options: RequireApprovalOptions = {}): MethodDecorator & ClassDecorator {
+  if (typeof action !== 'string' || action.trim() === '') {
+    throw new SesameConfigError('@RequireApproval(action): action must be a non-empty string such as "payments.refund"');
+  }
+  for (const key of ['timeout', 'expiresIn'] as const) {
+    const value = options[key];
+    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
+      throw new SesameConfigError(`@RequireApproval('${action}'): ${key} must be a positive integer of milliseconds`);
+    }
+  }
+  const metadata: RequireApprovalMetadata = { ...options, action };
+
+  return ((target: object, propertyKey?: string | symbol, descriptor?: PropertyDescriptor) => {
+    if (descriptor) {
+      if (typeof descriptor.value !== 'function') {
+        throw new SesameConfigError(`@RequireApproval('${action}') applies to methods, not accessors (${String(propertyKey)})`);
+      }
+      descriptor.value = createGatedMethod(descriptor.value, String(propertyKey), metadata);
+      Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, descriptor.value);
+      return descriptor;
+    }
+    Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, target);
+    gateClassMethods((target as { prototype: object }).prototype, metadata);
+    return undefined;
+  }) as MethodDecorator & ClassDecorator;
+}
+
+/** Exempts a method from a class-level @RequireApproval. */
+export function SkipApproval(): MethodDecorator {
+  return (_target, _key, descriptor) => {
+    Reflect.defineMetadata(SKIP_APPROVAL_METADATA, true, descriptor.value as object);
+    return descriptor;
+  };
+}
+
+function gateClassMethods(prototype: object, metadata: RequireApprovalMetadata): void {
+  for (const name of Object.getOwnPropertyNames(prototype)) {
+    if (LIFECYCLE_HOOKS.has(name)) continue;
+    const descriptor = Object.getOwnPropertyDescriptor(prototype, name)!;
+    // Accessors are left alone; a method's own @RequireApproval wins over the class's.
+    if (typeof descriptor.value !== 'function' || isGatedMethod(descriptor.value)) continue;
+    if (Reflect.getMetadata(SKIP_APPROVAL_METADATA, descriptor.value)) continue;
+    const gated = createGatedMethod(descriptor.value, name, metadata);
+    Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, gated);
+    Object.defineProperty(prototype, name, { ...descriptor, value: gated });
+  }
+}

@@ -1,0 +1,16 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { SesameModuleExtras, SesameModuleOptions } from './sesame-module.options.js';
+
+export const {
+  ConfigurableModuleClass: SesameConfigurableModule,
+  MODULE_OPTIONS_TOKEN: SESAME_MODULE_OPTIONS,
+  OPTIONS_TYPE: SESAME_OPTIONS_TYPE,
+  ASYNC_OPTIONS_TYPE: SESAME_ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<SesameModuleOptions>({ moduleName: 'Sesame' })
+  .setClassMethodName('forRoot')
+  .setFactoryMethodName('createSesameOptions')
+  .setExtras<SesameModuleExtras>({ isGlobal: false, webhookPath: undefined }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal,
+  }))
+  .build();
