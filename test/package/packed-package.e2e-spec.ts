@@ -37,7 +37,8 @@ class Refunds {
 Controller('refunds')(Refunds);
 Post()(Refunds.prototype, 'refund', Object.getOwnPropertyDescriptor(Refunds.prototype, 'refund'));
 Body()(Refunds.prototype, 'refund', 0);
-Reflect.decorate([RequireApproval('payments.refund', { summary: (b) => 'Refund ' + b.amount })], Refunds.prototype, 'refund', Object.getOwnPropertyDescriptor(Refunds.prototype, 'refund'));
+// What TypeScript's __decorate does: apply, then install the returned descriptor.
+Object.defineProperty(Refunds.prototype, 'refund', Reflect.decorate([RequireApproval('payments.refund', { summary: (b) => 'Refund ' + b.amount })], Refunds.prototype, 'refund', Object.getOwnPropertyDescriptor(Refunds.prototype, 'refund')));
 
 const broker = await LocalBroker.start({ decide: (a) => (a.summary === 'Refund 42' ? 'approve' : 'deny') });
 class AppModule {}
