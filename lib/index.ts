@@ -44,3 +44,10 @@ export { ApprovalGate } from './approval-gate/approval-gate.js';
 export { ApprovalGateInterceptor } from './approval-gate/approval-gate.interceptor.js';
 export { ApprovalRequestContext } from './approval-gate/approval-request.context.js';
 export { bindApprovalGate, type ApprovalGateRunner, type GatedCall } from './approval-gate/gated-method.js';
+
+export { SesameWebhookVerifier } from './nest-webhooks/sesame-webhook.verifier.js';
+export { SesameWebhookGuard, SESAME_WEBHOOK_PAYLOAD, type SesameWebhookRequest } from './nest-webhooks/sesame-webhook.guard.js';
+export { SesameWebhookPayload } from './nest-webhooks/sesame-webhook-payload.decorator.js';
+export { OnApprovalDecision, ON_APPROVAL_DECISION_METADATA, type OnApprovalDecisionMetadata } from './nest-webhooks/on-approval-decision.decorator.js';
+export { ApprovalDecisionDispatcher } from './nest-webhooks/approval-decision.dispatcher.js';
+export { createSesameWebhookController } from './nest-webhooks/sesame-webhook.controller.js';

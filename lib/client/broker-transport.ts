@@ -50,7 +50,7 @@ export class BrokerTransport {
 
   async send(request: WireRequest, options: SendOptions = {}): Promise<unknown> {
     const { retry, apiKey, userAgent, requestTimeout } = this.#options;
-    let lastFailure = 'no attempt made';
+    let lastFailure: string;
     let lastStatus: number | undefined;
     for (let attempt = 1; ; attempt++) {
       let retryAfter: number | undefined;
