@@ -14,6 +14,11 @@ export default tseslint.config(
     },
   },
   {
+    // README snippets: fragments that show a shape, so unused names are expected.
+    files: ['docs/examples/**/*.ts'],
+    rules: { '@typescript-eslint/no-unused-vars': 'off' },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
