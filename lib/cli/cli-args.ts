@@ -15,10 +15,12 @@ Options for "broker":
   --webhook-secret <s>     Webhook signing secret whsec_<base64>; repeat to sign with several (rotation)
                            (env fallback: SESAME_WEBHOOK_SECRET; default: a secret generated for this run).
   --auto <approve|deny>    Decide every new approval at once (demos, load tests).
+  --no-dashboard           Do not serve the approval dashboard (default: served at <url>/dashboard,
+                           to loopback clients only).
   -h, --help               Show this help.
   -v, --version            Print the version.
 
-The broker runs until Ctrl+C (SIGINT) or SIGTERM. Decide approvals with
+The broker runs until Ctrl+C (SIGINT) or SIGTERM. Decide approvals on the dashboard, or with
   curl -X POST <url>/v1/approvals/<id>/decision -H "Authorization: Bearer <key>" \\
        -H "content-type: application/json" -d '{"decision":"approve"}'
 `;
@@ -42,6 +44,8 @@ export type CliCommand =
       webhookSecrets: string[];
       webhookSecretSource: SettingSource;
       auto: 'approve' | 'deny' | undefined;
+      /** false with --no-dashboard; undefined: the broker's default (served). */
+      dashboard: false | undefined;
     };
 
 /** Bad command line: the message is printed above the usage, exit code 2. It never echoes a secret. */
@@ -89,7 +93,9 @@ export function parseCliArgs(argv: readonly string[], env: Record<string, string
   const auto = values.auto;
   if (auto !== undefined && auto !== 'approve' && auto !== 'deny') throw new CliUsageError('--auto must be "approve" or "deny"');
 
-  return { kind: 'broker', port, host, apiKeys, apiKeySource, webhookSecrets, webhookSecretSource, auto };
+  const dashboard = values['no-dashboard'] ? false : undefined;
+
+  return { kind: 'broker', port, host, apiKeys, apiKeySource, webhookSecrets, webhookSecretSource, auto, dashboard };
 }
 
 function parse(argv: readonly string[]) {
@@ -103,6 +109,7 @@ function parse(argv: readonly string[]) {
       'api-key': { type: 'string', multiple: true },
       'webhook-secret': { type: 'string', multiple: true },
       auto: { type: 'string' },
+      'no-dashboard': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

@@ -57,6 +57,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<CliRun
       apiKeys: command.apiKeys.length > 0 ? command.apiKeys : undefined,
       webhookSecret: command.webhookSecrets.length > 0 ? command.webhookSecrets : undefined,
       decide: command.auto ? () => command.auto : undefined,
+      dashboard: command.dashboard,
       logger: { log: (message) => io.out(`${new Date().toISOString()} ${message}`) },
     });
   } catch (error) {
@@ -107,6 +108,7 @@ function banner(broker: LocalBroker, command: Extract<CliCommand, { kind: 'broke
     `  Auto-decide:    ${autoLine}`,
     '',
     `Point your app at it:  SESAME_BROKER_URL=${broker.url}`,
+    ...(broker.dashboardUrl ? [`Dashboard:             ${broker.dashboardUrl}  (approve or deny in your browser)`] : []),
     `List pending:          curl -H "Authorization: Bearer ${keyForCurl}" "${broker.url}/v1/approvals?status=pending"`,
     `Approve (or deny):     curl -X POST -H "Authorization: Bearer ${keyForCurl}" -H "content-type: application/json" \\`,
     `                         -d '{"decision":"approve"}' ${broker.url}/v1/approvals/<id>/decision`,

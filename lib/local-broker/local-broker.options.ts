@@ -47,6 +47,12 @@ export interface LocalBrokerOptions {
   decide?: LocalBrokerDecidePolicy;
   /** Where to log approvals, decisions and webhook deliveries. Default: silent. */
   logger?: LocalBrokerLogger | false;
+  /**
+   * Serve the approval dashboard at `/dashboard` (a page listing pending approvals with Approve and
+   * Deny buttons, live over server-sent events; `/` redirects there). It has no login and answers
+   * loopback clients only. Default true.
+   */
+  dashboard?: boolean;
 }
 
 export interface ResolvedLocalBrokerOptions {
@@ -59,6 +65,7 @@ export interface ResolvedLocalBrokerOptions {
   webhookRetry: Required<WebhookRetryOptions>;
   decide: LocalBrokerDecidePolicy | undefined;
   logger: LocalBrokerLogger | undefined;
+  dashboard: boolean;
 }
 
 export const DEFAULT_WEBHOOK_RETRY: Readonly<Required<WebhookRetryOptions>> = Object.freeze({
@@ -124,6 +131,10 @@ export function resolveLocalBrokerOptions(options: LocalBrokerOptions = {}): Res
     throw new SesameConfigError('LocalBroker option "logger" must have a log(message) method, or be false');
   }
 
+  if (options.dashboard !== undefined && typeof options.dashboard !== 'boolean') {
+    throw new SesameConfigError('LocalBroker option "dashboard" must be a boolean');
+  }
+
   return {
     port,
     host,
@@ -133,5 +144,6 @@ export function resolveLocalBrokerOptions(options: LocalBrokerOptions = {}): Res
     webhookRetry,
     decide: options.decide,
     logger,
+    dashboard: options.dashboard ?? true,
   };
 }

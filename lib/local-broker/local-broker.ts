@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { ApprovalStatus } from '../client/approval.types.js';
 import { NotFoundError } from '../errors.js';
 import { ApprovalRegistry, type DecisionDetail, type DecisionSource } from './approval-registry.js';
+import { DASHBOARD_PATH, DashboardHandler } from './dashboard/dashboard.handler.js';
 import { HttpError, readJsonBody, sendError, sendJson } from './http-io.js';
 import { ApprovalAlreadyDecidedError, LocalBrokerStoppedError, WaitForApprovalTimeoutError } from './local-broker.errors.js';
 import {
@@ -42,8 +43,8 @@ interface Matcher {
 /**
  * The local Sesame broker: a real HTTP server speaking broker protocol v1 (docs/protocol.md), with
  * every approval held in memory. For development, demos and tests only: no persistence, no real
- * human notification (decide through `approve()`/`deny()`, the local-only decision endpoint, or the
- * `decide` policy).
+ * human notification (decide on the dashboard at `dashboardUrl`, through `approve()`/`deny()`, the
+ * local-only decision endpoint, or the `decide` policy).
  *
  * Light enough to hold tens of thousands of pending long-polls: a held wait costs one listener on its
  * approval plus one timer, both released on decision, timeout or client disconnect.
@@ -65,10 +66,13 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
   readonly webhookSecrets: readonly string[];
   /** True when the broker generated its webhook secret (no `webhookSecret` option). */
   readonly webhookSecretGenerated: boolean;
+  /** The approval dashboard, e.g. `http://127.0.0.1:54321/dashboard`; null with `dashboard: false`. */
+  readonly dashboardUrl: string | null;
 
   private readonly registry: ApprovalRegistry;
   private readonly webhooks: WebhookDelivery;
   private readonly keyDigests: ReadonlyMap<string, string>;
+  private readonly dashboard: DashboardHandler | undefined;
   private readonly matchers = new Set<Matcher>();
   private readonly heldWaitWatchers = new Set<{ reached: (held: number) => boolean; resolve: () => void; fail: (error: Error) => void }>();
   private stopping: Promise<void> | undefined;
@@ -96,6 +100,19 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
     this.webhooks = new WebhookDelivery(options.webhookSecrets, options.webhookRetry, {
       onAttempt: (record) => this.onWebhookAttempt(record),
     });
+    this.dashboard = options.dashboard
+      ? new DashboardHandler({
+          list: () => this.registry.list(),
+          decide: (id, decision, note) => {
+            try {
+              return copyApproval(this.registry.decide(id, decision === 'approve' ? 'approved' : 'denied', { note, source: 'http' }));
+            } catch (error) {
+              throw toHttpError(error, id);
+            }
+          },
+        })
+      : undefined;
+    this.dashboardUrl = this.dashboard ? `${this.url}${DASHBOARD_PATH}` : null;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((error: unknown) => {
         if (!(error instanceof HttpError)) this.log(`internal error: ${errorMessage(error)}`);
@@ -250,6 +267,7 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
     this.stopping ??= new Promise<void>((resolve) => {
       this.registry.close();
       this.webhooks.close();
+      this.dashboard?.close();
       for (const matcher of [...this.matchers]) matcher.fail(new LocalBrokerStoppedError());
       for (const watcher of [...this.heldWaitWatchers]) watcher.fail(new LocalBrokerStoppedError());
       this.server.close(() => resolve());
@@ -269,6 +287,8 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, path, 'GET, HEAD');
       return sendJson(res, 200, { ok: true });
     }
+    // The dashboard authenticates by being local (see dashboard-request.checks.ts), not by API key.
+    if (this.dashboard?.matches(path)) return this.dashboard.handle(req, res, path);
 
     const label = this.authenticate(req);
     const segments = path.split('/');
@@ -393,6 +413,7 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
         `(requester ${approval.requester_label ?? 'unknown'}, expires ${approval.expires_at})`,
     );
     this.notify(copy);
+    this.dashboard?.events.publish('created', approval);
     this.safeEmit('approval.created', copy);
   }
 
@@ -401,6 +422,7 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
     this.log(`approval ${approval.id} ${approval.status} (${describeSource(detail.source)})${detail.note ? `: ${JSON.stringify(detail.note)}` : ''}`);
     if (approval.callback_url !== null) this.webhooks.send(approval.callback_url, webhookPayloadFor(approval));
     this.notify(copy);
+    this.dashboard?.events.publish('decided', approval);
     this.safeEmit('approval.decided', copy, detail);
   }
 

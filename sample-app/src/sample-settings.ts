@@ -1,0 +1,28 @@
+/** What the sample reads from its environment before Nest starts. */
+export interface SampleSettings {
+  /** PORT, default 3000; 0 picks a free port. */
+  port: number;
+  /** HOST, default 127.0.0.1: the admin routes have no login, so the sample stays on this machine. */
+  host: string;
+  /** BROKER_PORT for the embedded broker, default 8787; 0 picks a free port. */
+  brokerPort: number;
+  /** True when SESAME_API_KEY or SESAME_BROKER_URL names a broker: then no embedded broker is started. */
+  externalBroker: boolean;
+}
+
+export function readSampleSettings(env: Record<string, string | undefined>): SampleSettings {
+  return {
+    port: portFrom(env, 'PORT', 3000),
+    host: env.HOST || '127.0.0.1',
+    brokerPort: portFrom(env, 'BROKER_PORT', 8787),
+    externalBroker: Boolean(env.SESAME_API_KEY || env.SESAME_BROKER_URL),
+  };
+}
+
+function portFrom(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new Error(`${name} must be a port number from 0 to 65535 (0 picks a free one)`);
+  return port;
+}
