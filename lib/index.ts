@@ -36,18 +36,45 @@ export { RequireApproval, SkipApproval } from './approval-gate/require-approval.
 export {
   REQUIRE_APPROVAL_METADATA,
   SKIP_APPROVAL_METADATA,
+  type ApprovalMode,
   type RequireApprovalMetadata,
   type RequireApprovalOptions,
   type Resolvable,
 } from './approval-gate/require-approval.options.js';
 export { ApprovalGate } from './approval-gate/approval-gate.js';
 export { ApprovalGateInterceptor } from './approval-gate/approval-gate.interceptor.js';
-export { ApprovalRequestContext } from './approval-gate/approval-request.context.js';
+export { ApprovalRequestContext, HttpApprovalScope, type ApprovalHttpRequest } from './approval-gate/approval-request.context.js';
+export {
+  ApprovalAlreadyUsedError,
+  ApprovalBindingError,
+  ApprovalMismatchError,
+  ApprovalPending,
+  AsyncApprovalContextError,
+  InvalidApprovalIdHeaderError,
+  type ApprovalMismatchCode,
+} from './approval-gate/approval-gate.errors.js';
+export { ApprovalPendingException } from './approval-gate/approval-pending.exception.js';
+export { SESAME_APPROVAL_ID_HEADER } from './approval-gate/approval-id.header.js';
+
+export { ApprovalStore, type WebhookClaim } from './approval-store/approval-store.interface.js';
+export { ApprovalStoreUnavailableError } from './approval-store/approval-store.errors.js';
+export { InMemoryApprovalStore, type InMemoryApprovalStoreOptions } from './approval-store/in-memory-approval.store.js';
+export {
+  RedisApprovalStore,
+  type RedisApprovalStoreConnectOptions,
+  type RedisApprovalStoreOptions,
+} from './approval-store/redis-approval.store.js';
+export type { RedisClientLike, RedisConnectionOptions } from './approval-store/redis-client.like.js';
+export type { ApprovalStoreOption } from './approval-store/approval-store.factory.js';
 export { bindApprovalGate, type ApprovalGateRunner, type GatedCall } from './approval-gate/gated-method.js';
 
 export { SesameWebhookVerifier } from './nest-webhooks/sesame-webhook.verifier.js';
 export { SesameWebhookGuard, SESAME_WEBHOOK_PAYLOAD, type SesameWebhookRequest } from './nest-webhooks/sesame-webhook.guard.js';
 export { SesameWebhookPayload } from './nest-webhooks/sesame-webhook-payload.decorator.js';
 export { OnApprovalDecision, ON_APPROVAL_DECISION_METADATA, type OnApprovalDecisionMetadata } from './nest-webhooks/on-approval-decision.decorator.js';
-export { ApprovalDecisionDispatcher } from './nest-webhooks/approval-decision.dispatcher.js';
+export {
+  ApprovalDecisionDispatcher,
+  WEBHOOK_CLAIM_LEASE_MS,
+  type WebhookDispatchResult,
+} from './nest-webhooks/approval-decision.dispatcher.js';
 export { createSesameWebhookController } from './nest-webhooks/sesame-webhook.controller.js';

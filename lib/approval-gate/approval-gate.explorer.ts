@@ -1,7 +1,8 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
+import { ApprovalStoreHost } from '../approval-store/approval-store.host.js';
 import { ApprovalGate } from './approval-gate.js';
-import { bindApprovalGate, hasGatedMethods } from './gated-method.js';
+import { bindApprovalGate, gatedMethodsOf } from './gated-method.js';
 
 /** Binds this app's gate to every provider and controller instance that has @RequireApproval methods. */
 @Injectable()
@@ -11,12 +12,17 @@ export class ApprovalGateExplorer implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly gate: ApprovalGate,
+    private readonly storeHost: ApprovalStoreHost,
   ) {}
 
   onModuleInit(): void {
+    const asyncMethods: string[] = [];
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       const instance: unknown = wrapper.instance;
-      if (!instance || typeof instance !== 'object' || !hasGatedMethods(instance)) continue;
+      if (!instance || typeof instance !== 'object') continue;
+      const gated = gatedMethodsOf(instance);
+      if (gated.length === 0) continue;
+      for (const { name, metadata } of gated) if (metadata.mode === 'async') asyncMethods.push(`${String(wrapper.name)}.${name}()`);
       if (!wrapper.isDependencyTreeStatic()) {
         // Instances created per request never pass through here: say so instead of letting calls fail mysteriously.
         this.logger.warn(
@@ -26,6 +32,13 @@ export class ApprovalGateExplorer implements OnModuleInit {
         continue;
       }
       bindApprovalGate(instance, this.gate);
+    }
+    if (asyncMethods.length > 0 && this.storeHost.defaulted) {
+      // Fine on one process; with replicas or restarts, single use would silently hold per process only.
+      this.logger.warn(
+        `${asyncMethods.join(', ')} use mode 'async' with the default in-memory approval store: an approval is single-use within this process only. ` +
+          "With several replicas, or across restarts, configure store: { type: 'redis', url }; set store: { type: 'memory' } to confirm one process.",
+      );
     }
   }
 }

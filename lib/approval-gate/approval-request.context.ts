@@ -8,11 +8,25 @@ interface WatchedResponse {
   once(event: 'close', listener: () => void): unknown;
 }
 
-/** The HTTP request a gated call runs for: its signal aborts when the client disconnects. */
+/** The request as the gate reads it: Express and Fastify requests both fit. */
+export interface ApprovalHttpRequest {
+  headers: Record<string, string | string[] | undefined>;
+  /** Set by authentication (Passport and most guards): the requester an async approval is bound to. */
+  user?: unknown;
+}
+
+/**
+ * The HTTP request a gated call runs for: its signal aborts when the client disconnects, and async
+ * mode reads the request (approval id header, user) from it.
+ */
 export class HttpApprovalScope {
   #controller?: AbortController;
 
-  constructor(private readonly response: WatchedResponse) {}
+  constructor(
+    private readonly response: WatchedResponse,
+    /** The framework's request object (Express `req`, Fastify `request`); undefined when unknown. */
+    readonly request?: ApprovalHttpRequest,
+  ) {}
 
   /** Created on first use, so requests that never reach a gate pay nothing. */
   get signal(): AbortSignal {
@@ -46,8 +60,16 @@ export class ApprovalRequestContext {
     return this.storage.getStore()?.signal;
   }
 
-  static scopeFor(response: unknown): HttpApprovalScope | undefined {
+  /** The HTTP request being handled; undefined outside one. */
+  current(): HttpApprovalScope | undefined {
+    return this.storage.getStore();
+  }
+
+  static scopeFor(response: unknown, request?: unknown): HttpApprovalScope | undefined {
     const raw = (response as { raw?: unknown } | undefined)?.raw ?? response;
-    return raw && typeof (raw as WatchedResponse).once === 'function' ? new HttpApprovalScope(raw as WatchedResponse) : undefined;
+    if (!raw || typeof (raw as WatchedResponse).once !== 'function') return undefined;
+    const headers = (request as { headers?: unknown } | undefined)?.headers;
+    const http = typeof headers === 'object' && headers !== null ? (request as ApprovalHttpRequest) : undefined;
+    return new HttpApprovalScope(raw as WatchedResponse, http);
   }
 }

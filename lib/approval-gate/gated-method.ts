@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { ApprovalGateNotBoundError } from '../errors.js';
-import type { RequireApprovalMetadata } from './require-approval.options.js';
+import { REQUIRE_APPROVAL_METADATA, type RequireApprovalMetadata } from './require-approval.options.js';
 
 /** One call of a gated method, as the gate receives it. */
 export interface GatedCall {
@@ -56,11 +56,19 @@ export function bindApprovalGate(instance: object, gate: ApprovalGateRunner): vo
 
 /** True when the instance's class (or a parent class) has at least one gated method. */
 export function hasGatedMethods(instance: object): boolean {
+  return gatedMethodsOf(instance).length > 0;
+}
+
+/** The gated methods of the instance's class and its parent classes, with what @RequireApproval recorded. */
+export function gatedMethodsOf(instance: object): { name: string; metadata: RequireApprovalMetadata }[] {
+  const found: { name: string; metadata: RequireApprovalMetadata }[] = [];
   for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
     for (const name of Object.getOwnPropertyNames(proto)) {
       const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-      if (descriptor && isGatedMethod(descriptor.value)) return true;
+      if (!descriptor || !isGatedMethod(descriptor.value)) continue;
+      const metadata = Reflect.getMetadata(REQUIRE_APPROVAL_METADATA, descriptor.value) as RequireApprovalMetadata | undefined;
+      if (metadata) found.push({ name, metadata });
     }
   }
-  return false;
+  return found;
 }

@@ -21,12 +21,24 @@ const LIFECYCLE_HOOKS = new Set([
  * Lets the method run only after a human approved it: on controller routes (after guards and pipes,
  * with the validated arguments) and on plain provider methods. On a class, gates every own method.
  * The gated method always returns a Promise.
+ *
+ * `mode: 'async'` (HTTP only) does not hold the request: it answers `202` with the approval id, and
+ * the client repeats the request with the `Sesame-Approval-Id` header; the approval then runs this
+ * exact request (same action, arguments and user) once. See docs/deploying.md.
  */
 export function RequireApproval(action: string, options: RequireApprovalOptions = {}): MethodDecorator & ClassDecorator {
   if (typeof action !== 'string' || action.trim() === '') {
     throw new SesameConfigError('@RequireApproval(action): action must be a non-empty string such as "payments.refund"');
   }
-  for (const key of ['timeout', 'expiresIn'] as const) {
+  if (options.mode !== undefined && options.mode !== 'blocking' && options.mode !== 'async') {
+    throw new SesameConfigError(`@RequireApproval('${action}'): mode must be 'blocking' or 'async'`);
+  }
+  if (options.mode === 'async' && options.dedupKey !== undefined) {
+    throw new SesameConfigError(
+      `@RequireApproval('${action}'): dedupKey cannot be set with mode 'async', which derives it from the action, the arguments and the user`,
+    );
+  }
+  for (const key of ['timeout', 'expiresIn', 'retryAfter'] as const) {
     const value = options[key];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new SesameConfigError(`@RequireApproval('${action}'): ${key} must be a positive integer of milliseconds`);

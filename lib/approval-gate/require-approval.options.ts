@@ -1,17 +1,37 @@
 /** A value, or a function of the gated method's arguments (called with the instance as `this`). */
 export type Resolvable<T> = T | ((...args: any[]) => T | Promise<T>); // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/**
+ * `blocking` (default): the call waits for the decision (up to `timeout`), then runs or fails.
+ * `async` (HTTP routes): the first request is answered `202` with the approval id at once; the client
+ * repeats it with the `Sesame-Approval-Id` header until approved, and the handler runs then, once.
+ */
+export type ApprovalMode = 'blocking' | 'async';
+
 export interface RequireApprovalOptions {
+  /** Default `blocking`. See ApprovalMode. */
+  mode?: ApprovalMode;
   /** What the human reads. Default: built from the action, class and method names. */
   summary?: Resolvable<string>;
   reason?: Resolvable<string | undefined>;
   context?: Resolvable<Record<string, unknown> | undefined>;
-  /** Calls with the same key while the approval is open share one approval (and one decision). */
+  /**
+   * Calls with the same key while the approval is open share one approval (and one decision).
+   * Not with `mode: 'async'`, which derives the key from the action, the arguments and the user.
+   */
   dedupKey?: Resolvable<string | undefined>;
-  /** Milliseconds to wait for a decision. Default: the module's `defaultTimeout` (5 minutes). */
+  /**
+   * Milliseconds to wait for a decision. Default: the module's `defaultTimeout` (5 minutes).
+   * In async mode nothing waits: it only sets the default `expiresIn`.
+   */
   timeout?: number;
-  /** Milliseconds until the broker expires the approval. Default: the timeout, so nobody approves what no longer waits. */
+  /**
+   * Milliseconds until the broker expires the approval. Default: the timeout, so nobody approves what no longer waits.
+   * In async mode, an approved request must be repeated before then.
+   */
   expiresIn?: number;
+  /** Async mode: the `Retry-After` a `202` suggests, in ms (sent in whole seconds). Default 5_000. */
+  retryAfter?: number;
 }
 
 /** What @RequireApproval records on a method or class. */

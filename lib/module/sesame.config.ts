@@ -5,6 +5,8 @@ import { validatePlain } from '../validation/validate-plain.js';
 import { decodeWebhookSecret } from '../webhooks/webhook-secret.js';
 import type { SesameModuleOptions } from './sesame-module.options.js';
 
+const DEFAULT_WEBHOOK_ID_TTL = 24 * 3_600_000;
+
 /**
  * The module's options after env fallbacks, defaults and validation: what every provider reads.
  * Secrets sit in #private fields behind getters, so logging or inspecting the config shows none of them.
@@ -18,6 +20,8 @@ export class SesameConfig {
     webhookSecrets: readonly string[],
     readonly webhookTolerance: number,
     readonly defaultTimeout: number,
+    /** How long processed webhook ids are remembered (ms). */
+    readonly webhookIdTtl: number = Math.max(DEFAULT_WEBHOOK_ID_TTL, 2 * webhookTolerance),
   ) {
     this.#client = client;
     this.#webhookSecrets = webhookSecrets;
@@ -35,6 +39,7 @@ export class SesameConfig {
 
 class ModuleOptionRules {
   @IsOptional() @IsInt() @Min(1_000) webhookTolerance?: number;
+  @IsOptional() @IsInt() @Min(1_000) webhookIdTtl?: number;
 }
 
 /** Runs at bootstrap (inside the provider factory), so a bad option stops the app before it listens. */
@@ -42,9 +47,15 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new SesameConfigError('SesameModule options must be an object');
   }
-  const { webhookSecret, webhookTolerance, env = process.env, ...clientOptions } = options ?? {};
-  const problems = validatePlain(ModuleOptionRules, { webhookTolerance });
+  // `store` is read by the store's own factory; it is no client option.
+  const { webhookSecret, webhookTolerance, webhookIdTtl, store: _store, env = process.env, ...clientOptions } = options ?? {};
+  const problems = validatePlain(ModuleOptionRules, { webhookTolerance, webhookIdTtl });
   if (problems.length > 0) throw new SesameConfigError(`Invalid SesameModule options: ${problems.join('; ')}`);
+  const tolerance = webhookTolerance ?? 300_000;
+  // A replay stays verifiable for `tolerance` on either side of its timestamp: remember ids at least that long.
+  if (webhookIdTtl !== undefined && webhookIdTtl < 2 * tolerance) {
+    throw new SesameConfigError(`Invalid SesameModule options: webhookIdTtl must be at least twice webhookTolerance (${2 * tolerance} ms)`);
+  }
 
   let client: ResolvedClientOptions;
   try {
@@ -63,7 +74,13 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
       );
     }
   });
-  return new SesameConfig({ ...clientOptions, env }, secrets, webhookTolerance ?? 300_000, client.defaultTimeout);
+  return new SesameConfig(
+    { ...clientOptions, env },
+    secrets,
+    tolerance,
+    client.defaultTimeout,
+    webhookIdTtl ?? Math.max(DEFAULT_WEBHOOK_ID_TTL, 2 * tolerance),
+  );
 }
 
 function toSecretList(value: unknown): string[] {

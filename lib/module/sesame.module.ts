@@ -1,5 +1,7 @@
 import { Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import { ApprovalStoreHost } from '../approval-store/approval-store.host.js';
+import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { SesameClient } from '../client/sesame-client.js';
 import { ApprovalGate } from '../approval-gate/approval-gate.js';
 import { ApprovalGateExplorer } from '../approval-gate/approval-gate.explorer.js';
@@ -17,12 +19,20 @@ import {
   SESAME_OPTIONS_TYPE,
   SesameConfigurableModule,
 } from './sesame.module-definition.js';
-import type { SesameModuleOptions } from './sesame-module.options.js';
+import { SesameConfigError } from '../errors.js';
+import type { SesameModuleExtras, SesameModuleOptions } from './sesame-module.options.js';
 
 // Stateful providers are built in factories, per app: two apps in one process share nothing.
 const providers: Provider[] = [
   { provide: SesameConfig, useFactory: (options?: SesameModuleOptions) => resolveSesameConfig(options), inject: [SESAME_MODULE_OPTIONS] },
   { provide: SesameClient, useFactory: (config: SesameConfig) => new SesameClient(config.clientOptions), inject: [SesameConfig] },
+  // After SesameConfig, so bad options are reported before any Redis connection is attempted.
+  {
+    provide: ApprovalStoreHost,
+    useFactory: (options: SesameModuleOptions | undefined) => ApprovalStoreHost.create(options?.store),
+    inject: [SESAME_MODULE_OPTIONS, SesameConfig],
+  },
+  { provide: ApprovalStore, useFactory: (host: ApprovalStoreHost) => host.store, inject: [ApprovalStoreHost] },
   ApprovalsService,
   ApprovalRequestContext,
   ApprovalGate,
@@ -42,7 +52,16 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [SesameClient, SesameConfig, ApprovalsService, ApprovalGate, SesameWebhookVerifier, SesameWebhookGuard, ApprovalDecisionDispatcher],
+  exports: [
+    SesameClient,
+    SesameConfig,
+    ApprovalsService,
+    ApprovalGate,
+    ApprovalStore,
+    SesameWebhookVerifier,
+    SesameWebhookGuard,
+    ApprovalDecisionDispatcher,
+  ],
 })
 export class SesameModule extends SesameConfigurableModule implements OnApplicationShutdown {
   constructor(private readonly client: SesameClient) {
@@ -50,11 +69,11 @@ export class SesameModule extends SesameConfigurableModule implements OnApplicat
   }
 
   static override forRoot(options: typeof SESAME_OPTIONS_TYPE = {}): DynamicModule {
-    return withWebhookEndpoint(super.forRoot(options), options.webhookPath);
+    return withExtras(super.forRoot(options), options);
   }
 
   static override forRootAsync(options: typeof SESAME_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return withWebhookEndpoint(super.forRootAsync(options), options.webhookPath);
+    return withExtras(super.forRootAsync(options), options);
   }
 
   onApplicationShutdown(): void {
@@ -62,7 +81,17 @@ export class SesameModule extends SesameConfigurableModule implements OnApplicat
   }
 }
 
-function withWebhookEndpoint(module: DynamicModule, webhookPath: string | undefined): DynamicModule {
-  if (webhookPath === undefined) return module;
-  return { ...module, controllers: [...(module.controllers ?? []), createSesameWebhookController(webhookPath)] };
+function withExtras(module: DynamicModule, { webhookPath, approvalGate }: SesameModuleExtras): DynamicModule {
+  let result = module;
+  if (webhookPath !== undefined) {
+    result = { ...result, controllers: [...(result.controllers ?? []), createSesameWebhookController(webhookPath)] };
+  }
+  if (approvalGate !== undefined) {
+    if (typeof approvalGate !== 'function' || !(approvalGate.prototype instanceof ApprovalGate)) {
+      throw new SesameConfigError('SesameModule: approvalGate must be a class that extends ApprovalGate');
+    }
+    // Dynamic providers are registered after the static ones: this one replaces the default gate.
+    result = { ...result, providers: [...(result.providers ?? []), { provide: ApprovalGate, useClass: approvalGate }] };
+  }
+  return result;
 }

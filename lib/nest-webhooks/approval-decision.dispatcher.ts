@@ -1,6 +1,9 @@
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { SesameConfigError } from '../errors.js';
+import { SesameConfig } from '../module/sesame.config.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
 import { ON_APPROVAL_DECISION_METADATA, type OnApprovalDecisionMetadata } from './on-approval-decision.decorator.js';
 import { SesameWebhookVerifier } from './sesame-webhook.verifier.js';
@@ -14,6 +17,21 @@ interface DecisionHandler {
 }
 
 type InstanceWrapper = ReturnType<DiscoveryService['getProviders']>[number];
+
+/** What dispatchOnce() did with a webhook. */
+export type WebhookDispatchResult =
+  /** First delivery of this webhook id: every matching handler ran and succeeded. */
+  | { status: 'dispatched'; handlers: number }
+  /** Already processed (a redelivery or a replay, maybe to another replica): nothing ran. */
+  | { status: 'duplicate' }
+  /** Another request holds this webhook id right now: nothing ran; answer non-2xx so the broker redelivers. */
+  | { status: 'in_progress' };
+
+/**
+ * How long one delivery holds a webhook id while its handlers run. If its process dies meanwhile, a
+ * redelivery after this takes over (the handlers then run again: at-least-once, never lost).
+ */
+export const WEBHOOK_CLAIM_LEASE_MS = 60_000;
 
 /**
  * Runs the @OnApprovalDecision methods of this app's providers and controllers for a verified
@@ -29,6 +47,8 @@ export class ApprovalDecisionDispatcher implements OnModuleInit {
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
     private readonly verifier: SesameWebhookVerifier,
+    private readonly config: SesameConfig,
+    @Inject(ApprovalStore) private readonly store: ApprovalStore,
   ) {}
 
   /** How many @OnApprovalDecision handlers were found at init. */
@@ -74,6 +94,49 @@ export class ApprovalDecisionDispatcher implements OnModuleInit {
       failures.map((f) => f.reason),
       `${failures.length} of ${matching.length} @OnApprovalDecision handler(s) failed on ${about}: ${failures.map((f) => f.handler.name).join(', ')}`,
     );
+  }
+
+  /**
+   * dispatch(), at most once per `webhook-id` across every replica sharing the ApprovalStore (what the
+   * built-in endpoint calls). The id is claimed first, then the handlers run; on success it is recorded
+   * as processed for `webhookIdTtl`; if a handler fails the claim is released and the error rethrown,
+   * so the broker's redelivery runs the handlers again. Rejects with ApprovalStoreUnavailableError
+   * (nothing ran) when the store is unreachable.
+   */
+  async dispatchOnce(payload: ApprovalDecisionPayload): Promise<WebhookDispatchResult> {
+    const { webhookId } = payload;
+    const about = `webhook ${webhookId} (approval ${payload.approvalId}, ${payload.action})`;
+    const token = randomUUID();
+    const claim = await this.store.claimWebhook(webhookId, token, WEBHOOK_CLAIM_LEASE_MS);
+    if (claim === 'done') {
+      this.logger.log(`Decision ${about} was already processed: no handler runs again`);
+      return { status: 'duplicate' };
+    }
+    if (claim === 'processing') {
+      this.logger.warn(`Decision ${about} is being processed by another request right now: refused, the broker will redeliver`);
+      return { status: 'in_progress' };
+    }
+
+    let handlers: number;
+    try {
+      handlers = await this.dispatch(payload);
+    } catch (error) {
+      await this.store.releaseWebhook(webhookId, token).catch((releaseError: unknown) => {
+        this.logger.error(
+          `Could not release ${about} after its handlers failed (${describe(releaseError)}): a redelivery runs them once the claim lapses (${WEBHOOK_CLAIM_LEASE_MS} ms)`,
+        );
+      });
+      throw error;
+    }
+    try {
+      await this.store.completeWebhook(webhookId, this.config.webhookIdTtl);
+    } catch (error) {
+      // The handlers did run: answering 2xx stops redeliveries, which is the best left to do.
+      this.logger.error(
+        `Handlers of ${about} ran, but it could not be recorded as processed (${describe(error)}): a redelivery after ${WEBHOOK_CLAIM_LEASE_MS} ms would run them again`,
+      );
+    }
+    return { status: 'dispatched', handlers };
   }
 
   private discoverHandlers(): DecisionHandler[] {

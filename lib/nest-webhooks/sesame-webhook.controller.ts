@@ -1,4 +1,16 @@
-import { Controller, HttpCode, Inject, Post, UseGuards, type OnModuleInit, type Type } from '@nestjs/common';
+import {
+  ConflictException,
+  Controller,
+  HttpCode,
+  Inject,
+  Logger,
+  Post,
+  ServiceUnavailableException,
+  UseGuards,
+  type OnModuleInit,
+  type Type,
+} from '@nestjs/common';
+import { ApprovalStoreUnavailableError } from '../approval-store/approval-store.errors.js';
 import { SesameConfigError } from '../errors.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
 import { ApprovalDecisionDispatcher } from './approval-decision.dispatcher.js';
@@ -8,8 +20,10 @@ import { SesameWebhookVerifier } from './sesame-webhook.verifier.js';
 
 /**
  * The built-in decision webhook endpoint, mounted by `SesameModule.forRoot({ webhookPath })`:
- * `POST <path>` verifies the webhook (SesameWebhookGuard), runs the @OnApprovalDecision handlers and
- * answers 204; 400 for an untrusted webhook; 500 when a handler failed, so the broker redelivers.
+ * `POST <path>` verifies the webhook (SesameWebhookGuard), runs the @OnApprovalDecision handlers once
+ * per `webhook-id` (ApprovalDecisionDispatcher.dispatchOnce) and answers 204, also for an id already
+ * processed; 400 for an untrusted webhook; 409 while another request processes the same id; 500 when a
+ * handler failed and 503 when the approval store is unreachable, so the broker redelivers.
  */
 export function createSesameWebhookController(path: string): Type<unknown> {
   if (typeof path !== 'string' || path.trim() === '') {
@@ -19,6 +33,8 @@ export function createSesameWebhookController(path: string): Type<unknown> {
   // A new class per call: two apps (or two forRoot() calls) never share a controller or its routes.
   @Controller(path)
   class SesameWebhookController implements OnModuleInit {
+    private readonly logger = new Logger('SesameWebhook');
+
     // Explicit tokens: no reliance on emitted design metadata for a class built at runtime.
     constructor(
       @Inject(ApprovalDecisionDispatcher) private readonly dispatcher: ApprovalDecisionDispatcher,
@@ -38,7 +54,25 @@ export function createSesameWebhookController(path: string): Type<unknown> {
     @HttpCode(204)
     @UseGuards(SesameWebhookGuard)
     async receive(@SesameWebhookPayload() payload: ApprovalDecisionPayload): Promise<void> {
-      await this.dispatcher.dispatch(payload);
+      let result;
+      try {
+        result = await this.dispatcher.dispatchOnce(payload);
+      } catch (error) {
+        if (!(error instanceof ApprovalStoreUnavailableError)) throw error;
+        this.logger.warn(`Decision webhook ${payload.webhookId} refused with 503, no handler ran: ${error.message}`);
+        throw new ServiceUnavailableException({
+          statusCode: 503,
+          code: 'approval_store_unavailable',
+          message: 'The approval store is unavailable; no handler ran. Redeliver later.',
+        });
+      }
+      if (result.status === 'in_progress') {
+        throw new ConflictException({
+          statusCode: 409,
+          code: 'webhook_in_progress',
+          message: 'This webhook is being processed by another request; redeliver later.',
+        });
+      }
     }
   }
   return SesameWebhookController;

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { ApprovalStoreUnavailableError, RedisApprovalStore, SesameConfigError, type RedisClientLike } from '../../lib/index.js';
+import { RedisServer, whenRedisReady } from '../support/redis-server.js';
+
+/** Collects what the store logs. */
+class LogLines {
+  readonly lines: string[] = [];
+  log(message: unknown): void {
+    this.lines.push(`log ${String(message)}`);
+  }
+  error(message: unknown): void {
+    this.lines.push(`error ${String(message)}`);
+  }
+}
+
+describe('RedisApprovalStore against a real redis-server', () => {
+  let redis: RedisServer;
+  const prefix = () => `t-${randomUUID()}:`;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it('keeps marks under its key prefix with the ttl it was given (SET NX PX)', async () => {
+    const keyPrefix = prefix();
+    const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix });
+    try {
+      await store.consumeApproval('apr_ttl', 90_000);
+      await store.claimWebhook('msg_ttl', 'tok', 30_000);
+      const approvalTtl = Number(await store.client.call('PTTL', `${keyPrefix}approval:apr_ttl`));
+      const claimTtl = Number(await store.client.call('PTTL', `${keyPrefix}webhook:msg_ttl`));
+      expect(approvalTtl).toBeGreaterThan(80_000);
+      expect(approvalTtl).toBeLessThanOrEqual(90_000);
+      expect(claimTtl).toBeGreaterThan(20_000);
+      expect(claimTtl).toBeLessThanOrEqual(30_000);
+      await store.completeWebhook('msg_ttl', 600_000);
+      expect(await store.client.call('GET', `${keyPrefix}webhook:msg_ttl`)).toBe('done');
+      expect(Number(await store.client.call('PTTL', `${keyPrefix}webhook:msg_ttl`))).toBeGreaterThan(590_000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('two stores on one Redis share state under one prefix and nothing under two', async () => {
+    const shared = prefix();
+    const [a, b, other] = await Promise.all([
+      RedisApprovalStore.connect({ url: redis.url, keyPrefix: shared }),
+      RedisApprovalStore.connect({ url: redis.url, keyPrefix: shared }),
+      RedisApprovalStore.connect({ url: redis.url, keyPrefix: prefix() }),
+    ]);
+    try {
+      await expect(a.consumeApproval('apr_x', 60_000)).resolves.toBe(true);
+      await expect(b.consumeApproval('apr_x', 60_000)).resolves.toBe(false);
+      await expect(other.consumeApproval('apr_x', 60_000)).resolves.toBe(true);
+    } finally {
+      await Promise.all([a.close(), b.close(), other.close()]);
+    }
+  });
+
+  it('uses a client you pass, and leaves it open on close()', async () => {
+    const client = new Redis(redis.url, { enableOfflineQueue: false, lazyConnect: true });
+    await client.connect();
+    const store = new RedisApprovalStore({ client, keyPrefix: prefix() });
+    await expect(store.consumeApproval('apr_own', 60_000)).resolves.toBe(true);
+    await store.close();
+    expect(client.status).toBe('ready');
+    expect(await client.ping()).toBe('PONG');
+    await client.quit();
+  });
+
+  it('closes the client it created itself', async () => {
+    const store = await RedisApprovalStore.connect({ url: redis.url });
+    expect(store.client.status).toBe('ready');
+    await store.close();
+    expect(store.client.status).toBe('end');
+  });
+
+  it('fails closed while Redis is down, logs the outage and the recovery once each, and works again without a restart', async () => {
+    const logs = new LogLines();
+    const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix: prefix(), logger: logs });
+    try {
+      await expect(store.consumeApproval('apr_before', 60_000)).resolves.toBe(true);
+
+      await redis.stop();
+      const started = Date.now();
+      const failures = await Promise.all(
+        [
+          store.consumeApproval('apr_during', 60_000),
+          store.claimWebhook('msg_during', 'tok', 60_000),
+          store.completeWebhook('msg_during', 60_000),
+          store.releaseWebhook('msg_during', 'tok'),
+        ].map((p) => p.then(() => 'resolved', (error: unknown) => error)),
+      );
+      for (const failure of failures) expect(failure).toBeInstanceOf(ApprovalStoreUnavailableError);
+      expect((failures[0] as Error).message).toMatch(/^The approval store is unavailable \(consume approval\): /);
+      // Fails fast: no offline queue, no waiting for a reconnection.
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(logs.lines.filter((l) => l.startsWith('error'))).toEqual([expect.stringMatching(/^error Approval store \(Redis\) unreachable: .*Failing closed/)]);
+
+      await redis.start();
+      await whenRedisReady(store.client);
+      await expect(store.consumeApproval('apr_after', 60_000)).resolves.toBe(true);
+      expect(logs.lines.filter((l) => l.includes('reachable again'))).toHaveLength(1);
+      expect(logs.lines.join('\n')).not.toContain(redis.url);
+    } finally {
+      await store.close();
+      if (!redis.running) await redis.start();
+    }
+  });
+
+  it('starts while Redis is down (logged, fails closed) and works once it comes up', async () => {
+    await redis.stop();
+    const logs = new LogLines();
+    const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix: prefix(), logger: logs });
+    try {
+      expect(logs.lines).toEqual([expect.stringMatching(/^error Approval store \(Redis\) unreachable: .*ECONNREFUSED/)]);
+      await expect(store.consumeApproval('apr_1', 60_000)).rejects.toBeInstanceOf(ApprovalStoreUnavailableError);
+      await redis.start();
+      await whenRedisReady(store.client);
+      await expect(store.consumeApproval('apr_1', 60_000)).resolves.toBe(true);
+    } finally {
+      await store.close();
+      if (!redis.running) await redis.start();
+    }
+  });
+
+  it('fails closed after commandTimeout when Redis is connected but does not answer', async () => {
+    const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix: prefix(), commandTimeout: 200, logger: new LogLines() });
+    const admin = new Redis(redis.url);
+    try {
+      // Holds every write command server-side, as an overloaded or stuck Redis would.
+      await admin.call('CLIENT', 'PAUSE', '5000', 'WRITE');
+      const started = Date.now();
+      await expect(store.consumeApproval('apr_slow', 60_000)).rejects.toThrow(/no answer within 200 ms/);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE');
+      await admin.quit();
+      await store.close();
+    }
+  });
+
+  it('refuses unusable options with a typed error', async () => {
+    await expect(RedisApprovalStore.connect({ url: 'http://127.0.0.1:6379' })).rejects.toBeInstanceOf(SesameConfigError);
+    await expect(RedisApprovalStore.connect({ url: redis.url, commandTimeout: 0 })).rejects.toThrow('commandTimeout must be a positive integer');
+    await expect(RedisApprovalStore.connect({ connection: 'nope' as unknown as Record<string, unknown> })).rejects.toThrow(SesameConfigError);
+    expect(() => new RedisApprovalStore({ client: {} as RedisClientLike })).toThrow('client must be an ioredis Redis instance');
+    const client = new Redis(redis.url, { lazyConnect: true });
+    expect(() => new RedisApprovalStore({ client, keyPrefix: 42 as unknown as string })).toThrow('keyPrefix must be a string');
+    client.disconnect();
+  });
+});

@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+
+const READY_TIMEOUT_MS = 10_000;
+
+/**
+ * A real `redis-server` on a free loopback port, without persistence, for tests. `stop()` then
+ * `start()` again brings it back on the same port (empty), for outage tests.
+ */
+export class RedisServer {
+  private process: ChildProcess | undefined;
+
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(await freePort());
+    await server.start();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.process !== undefined;
+  }
+
+  /** Starts (or restarts) the server and resolves once it answers PING. */
+  async start(): Promise<void> {
+    if (this.process) return;
+    const child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.process = child;
+    let output = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => fail(new Error(`redis-server did not get ready within ${READY_TIMEOUT_MS} ms:\n${output}`)), READY_TIMEOUT_MS);
+        const done = () => {
+          clearTimeout(timer);
+          child.stdout!.off('data', onData);
+          child.off('error', fail);
+          child.off('exit', onExit);
+        };
+        const fail = (error: Error) => {
+          done();
+          reject(error);
+        };
+        const onExit = (code: number | null) => fail(new Error(`redis-server exited (code ${code}) before getting ready:\n${output}`));
+        const onData = (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('Ready to accept connections')) {
+            done();
+            resolve();
+          }
+        };
+        child.stdout!.on('data', onData);
+        child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.once('error', (error: NodeJS.ErrnoException) =>
+          fail(error.code === 'ENOENT' ? new Error('redis-server is not installed (apt-get install redis-server; .ci/run installs it)') : error),
+        );
+        child.once('exit', onExit);
+      });
+      await ping(this.port);
+    } catch (error) {
+      child.kill('SIGKILL');
+      this.process = undefined;
+      throw error;
+    }
+    // Keep draining its output so a full pipe never blocks it.
+    child.stdout!.resume();
+    child.stderr!.resume();
+  }
+
+  /** Kills the server (as a crash would) and resolves once it has exited. */
+  async stop(): Promise<void> {
+    const child = this.process;
+    if (!child) return;
+    this.process = undefined;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One PING over a raw socket: the server answers `+PONG`. */
+function ping(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    socket.setTimeout(READY_TIMEOUT_MS, () => socket.destroy(new Error('redis-server did not answer PING')));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes('\r\n')) {
+        socket.end();
+        if (reply.startsWith('+PONG')) resolve();
+        else reject(new Error(`redis-server answered PING with ${JSON.stringify(reply)}`));
+      }
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Resolves once an ioredis client is connected and ready again (bounded: fails instead of hanging). */
+export function whenRedisReady(
+  client: { status: string; on(event: 'ready', listener: () => void): unknown; off(event: 'ready', listener: () => void): unknown },
+  timeoutMs = READY_TIMEOUT_MS,
+): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      reject(new Error(`Redis client not ready after ${timeoutMs} ms (status ${client.status})`));
+    }, timeoutMs);
+    client.on('ready', onReady);
+  });
+}
