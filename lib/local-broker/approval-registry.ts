@@ -18,7 +18,7 @@ export interface NewApproval {
 }
 
 /** Who moved an approval to its terminal status. */
-export type DecisionSource = 'http' | 'api' | 'policy' | 'expiry';
+export type DecisionSource = 'http' | 'dashboard' | 'api' | 'policy' | 'expiry';
 
 export interface DecisionDetail {
   note: string | null;

@@ -105,7 +105,7 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
           list: () => this.registry.list(),
           decide: (id, decision, note) => {
             try {
-              return copyApproval(this.registry.decide(id, decision === 'approve' ? 'approved' : 'denied', { note, source: 'http' }));
+              return copyApproval(this.registry.decide(id, decision === 'approve' ? 'approved' : 'denied', { note, source: 'dashboard' }));
             } catch (error) {
               throw toHttpError(error, id);
             }
@@ -486,7 +486,7 @@ function toHttpError(error: unknown, id: string): unknown {
 }
 
 function describeSource(source: DecisionSource): string {
-  return { http: 'via the decision endpoint', api: 'via the LocalBroker API', policy: 'by the decide policy', expiry: 'expiry time reached' }[source];
+  return { http: 'via the decision endpoint', dashboard: 'on the dashboard', api: 'via the LocalBroker API', policy: 'by the decide policy', expiry: 'expiry time reached' }[source];
 }
 
 /** Request text quoted back in error messages is bounded. */

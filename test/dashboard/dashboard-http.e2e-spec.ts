@@ -160,7 +160,7 @@ describe('the dashboard over HTTP', () => {
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ id: approval.id, status: 'approved', decided_at: expect.any(String) });
       await expect(wait).resolves.toMatchObject({ id: approval.id, status: 'approved' });
-      await expect(decided).resolves.toEqual({ status: 'approved', detail: { note: null, source: 'http' } });
+      await expect(decided).resolves.toEqual({ status: 'approved', detail: { note: null, source: 'dashboard' } });
       expect(broker.get(approval.id)!.status).toBe('approved');
     });
 
