@@ -9,7 +9,7 @@ export interface SesameModuleOptions extends Omit<SesameClientOptions, 'env'> {
    * `whsec_...` secret(s) that sign decision webhooks; several are accepted during a rotation.
    * Default: `SESAME_WEBHOOK_SECRET` (comma- or space-separated for several).
    */
-  webhookSecret?: string | string[];
+  webhookSecret?: string | readonly string[];
   /** How far a webhook timestamp may be from now, past or future. Default 300_000 (5 minutes). */
   webhookTolerance?: number;
   /**

@@ -86,6 +86,6 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
 function toSecretList(value: unknown): string[] {
   if (value === undefined || value === null || value === '') return [];
   if (typeof value === 'string') return value.split(/[\s,]+/).filter(Boolean);
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return [...value] as string[];
   throw new SesameConfigError('SesameModule: webhookSecret must be a string or an array of strings');
 }
