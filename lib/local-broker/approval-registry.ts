@@ -2,18 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { ApprovalStatus } from '../client/approval.types.js';
 import { NotFoundError, type TerminalStatus } from '../errors.js';
 import { ApprovalAlreadyDecidedError, LocalBrokerStoppedError } from './local-broker.errors.js';
+import type { CreateApprovalBody } from './request-validation.js';
 import type { WireApproval } from './wire-approval.js';
 
-/** A validated creation request, plus who asked. */
-export interface NewApproval {
-  action: string;
-  summary: string;
-  reason: string | null;
-  context: Record<string, unknown> | null;
-  callbackUrl: string | null;
-  dedupKey: string | null;
-  /** Whole seconds, already range-checked. */
-  expiresIn: number;
+/** A validated creation request (`expiresIn` in whole seconds, already range-checked), plus who asked. */
+export interface NewApproval extends CreateApprovalBody {
   requesterLabel: string | null;
 }
 

@@ -15,9 +15,10 @@ import {
   type ApprovalStoreOption,
   type WireWebhookPayload,
 } from '../../lib/index.js';
-import { LocalBroker, type LocalBrokerEvents, type WebhookDeliveryRecord } from '../../lib/testing/index.js';
+import { LocalBroker } from '../../lib/testing/index.js';
 import { startApp, type StartedApp } from '../support/nest-apps.js';
 import { RedisServer, whenRedisReady } from '../support/redis-server.js';
+import { nextDelivery } from '../support/broker-events.js';
 
 const API_KEY = 'sk_test_SECRET_replicas_4e0a';
 const SECRET = generateWebhookSecret();
@@ -120,16 +121,6 @@ async function deliver(app: StartedApp, webhook: { webhookId: string; body: stri
   return res.status;
 }
 
-function nextDelivery(broker: LocalBroker, approvalId: string): Promise<WebhookDeliveryRecord> {
-  return new Promise((resolve) => {
-    const listener = (...[record]: LocalBrokerEvents['webhook.delivered']) => {
-      if (record.approvalId !== approvalId) return;
-      broker.off('webhook.delivered', listener);
-      resolve(record);
-    };
-    broker.on('webhook.delivered', listener);
-  });
-}
 
 const STORE_KINDS = ['redis', 'memory'] as const;
 

@@ -14,8 +14,9 @@ import {
 import { ApprovalDecisionDispatcher } from '../../lib/nest-webhooks/approval-decision.dispatcher.js';
 import { OnApprovalDecision, ON_APPROVAL_DECISION_METADATA } from '../../lib/nest-webhooks/on-approval-decision.decorator.js';
 import { createSesameWebhookController } from '../../lib/nest-webhooks/sesame-webhook.controller.js';
-import { LocalBroker, type LocalBrokerEvents, type WebhookDeliveryRecord } from '../../lib/testing/index.js';
+import { LocalBroker, type WebhookDeliveryRecord } from '../../lib/testing/index.js';
 import { CapturingLogger } from '../support/nest-apps.js';
+import { nextDelivery } from '../support/broker-events.js';
 
 const SECRET = generateWebhookSecret();
 const API_KEY = 'sk_test_SECRET_webhooks_7c41';
@@ -120,16 +121,6 @@ class PerRequestHandlers {
 
 const HANDLER_PROVIDERS = [RefundHandlers, AuditHandlers, BulkDeleteHandlers, FlakyHandlers, PerRequestHandlers];
 
-function nextDelivery(broker: LocalBroker, approvalId: string): Promise<WebhookDeliveryRecord> {
-  return new Promise((resolve) => {
-    const listener = (...[record]: LocalBrokerEvents['webhook.delivered']) => {
-      if (record.approvalId !== approvalId) return;
-      broker.off('webhook.delivered', listener);
-      resolve(record);
-    };
-    broker.on('webhook.delivered', listener);
-  });
-}
 
 const adapters: [string, () => AbstractHttpAdapter][] = [
   ['express', () => new ExpressAdapter()],
