@@ -1,6 +1,6 @@
 /**
  * The error hierarchy. Names mirror the Python sesame-sdk so a polyglot team recognises them.
- * No error ever carries the API key or a webhook secret, nor an axios error (its config holds headers).
+ * No error ever carries the API key or a webhook secret.
  */
 export type TerminalStatus = 'approved' | 'denied' | 'expired';
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ApprovalAborted, ApprovalTimeout, RequestRejectedError } from '../errors.js';
+import { ApprovalAborted, ApprovalTimeout, BrokerProtocolError, RequestRejectedError } from '../errors.js';
 import { Approval, type ApprovalWaiter } from './approval.js';
 import type { TriggerApprovalInput, WaitOptions } from './approval.types.js';
 import type { BrokerTransport } from './broker-transport.js';
@@ -29,7 +29,7 @@ export class ApprovalsResource implements ApprovalWaiter {
 
   async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
     assertId(id);
-    return this.toApproval(await this.#transport.send(wire.get(id), { signal: options.signal, approvalId: id }));
+    return this.toApproval(await this.#transport.send(wire.get(id), { signal: options.signal, approvalId: id }), id);
   }
 
   /** Long-polls (at most 60 s per request) until the approval is decided or the deadline passes. */
@@ -61,7 +61,7 @@ export class ApprovalsResource implements ApprovalWaiter {
           timeout: Math.ceil(Math.max(1, seconds)) * 1000 + LONG_POLL_GRACE_MS,
           approvalId: id,
         });
-        const approval = this.toApproval(body);
+        const approval = this.toApproval(body, id);
         if (!approval.pending) return approval;
         if (Date.now() >= deadline) throw new ApprovalTimeout(id, timeout);
       }
@@ -76,9 +76,19 @@ export class ApprovalsResource implements ApprovalWaiter {
     }
   }
 
-  private toApproval(body: unknown): Approval {
-    return new Approval(wire.parseApproval(body), this);
+  /** `expectedId`: the approval asked about; an answer about another one must never pass for its decision. */
+  private toApproval(body: unknown, expectedId?: string): Approval {
+    const data = wire.parseApproval(body);
+    if (expectedId !== undefined && data.id !== expectedId) {
+      throw new BrokerProtocolError(`Broker answered about approval ${clip(data.id)} when asked about ${clip(expectedId)}`);
+    }
+    return new Approval(data, this);
   }
+}
+
+/** Ids come from the broker: bound what one can push into our messages. */
+function clip(id: string): string {
+  return id.length > 100 ? `${id.slice(0, 100)}...` : id;
 }
 
 function assertId(id: string): void {

@@ -63,7 +63,7 @@ export function resolveClientOptions(options: SesameClientOptions = {}): Resolve
   if (!apiKey) {
     throw new SesameConfigError('Sesame API key missing: pass the apiKey option or set SESAME_API_KEY');
   }
-  const baseUrl = checkBaseUrl(options.baseUrl ?? env.SESAME_BROKER_URL ?? DEFAULT_BROKER_URL, options.allowInsecureHttp ?? false);
+  const baseUrl = checkBaseUrl(options.baseUrl ?? env.SESAME_BROKER_URL ?? DEFAULT_BROKER_URL, options.allowInsecureHttp ?? false, apiKey);
   return {
     apiKey,
     baseUrl,
@@ -74,12 +74,12 @@ export function resolveClientOptions(options: SesameClientOptions = {}): Resolve
   };
 }
 
-function checkBaseUrl(raw: string, allowInsecureHttp: boolean): string {
+function checkBaseUrl(raw: string, allowInsecureHttp: boolean, apiKey: string): string {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new SesameConfigError(`Sesame broker URL is not a valid absolute URL: baseUrl / SESAME_BROKER_URL = ${JSON.stringify(redact(raw))}`);
+    throw new SesameConfigError(`Sesame broker URL is not a valid absolute URL: baseUrl / SESAME_BROKER_URL = ${JSON.stringify(redact(raw, apiKey))}`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new SesameConfigError(`Sesame broker URL must use https:// (or http:// on loopback), got ${url.protocol}//`);
@@ -99,9 +99,17 @@ function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
-/** A URL that fails to parse may still hold `user:pass@`; keep that out of the message. */
-function redact(raw: string): string {
-  return raw.replace(/\/\/[^/@]*@/, '//***@').slice(0, 200);
+/**
+ * A URL that fails to parse may still hold `user:pass@`, or be a secret pasted in the wrong variable
+ * (the API key or a webhook secret as SESAME_BROKER_URL): keep those out of the message.
+ */
+function redact(raw: string, apiKey: string): string {
+  return raw
+    .split(apiKey)
+    .join('***')
+    .replace(/\b(sk|whsec)_\S*/g, '$1_***')
+    .replace(/\/\/[^/@]*@/, '//***@')
+    .slice(0, 200);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -104,7 +104,10 @@ function parseSignatures(entries: readonly string[]): Buffer[] {
     const encoded = entry.slice(comma + 1);
     // Buffer.from(..., 'base64') silently drops junk, so check the alphabet first.
     if (encoded.length % 4 !== 0 || !BASE64.test(encoded)) continue;
-    digests.push(Buffer.from(encoded, 'base64'));
+    const digest = Buffer.from(encoded, 'base64');
+    // Decoding ignores the unused low bits of the last digit: only the canonical encoding is base64(HMAC).
+    if (digest.toString('base64') !== encoded) continue;
+    digests.push(digest);
   }
   if (digests.length === 0) {
     throw new WebhookVerificationError('invalid_signature_header', `The ${WEBHOOK_SIGNATURE_HEADER} header has no valid v1 signature`);

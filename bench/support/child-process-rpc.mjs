@@ -1,0 +1,46 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Forks one of the bench's helper processes and talks to it by request/answer over IPC.
+ * `ready` resolves with what the child announces first; `call(cmd, args)` with its answer.
+ */
+export async function forkHelper(relativePath, args = [], { execArgv = [] } = {}) {
+  const child = fork(fileURLToPath(new URL(relativePath, import.meta.url)), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting = new Map();
+  let seq = 0;
+  const ready = new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${relativePath} exited with ${code} before it was ready`)));
+    child.on('message', (message) => {
+      if (message.ready) return resolve(message.ready);
+      const pending = waiting.get(message.id);
+      if (!pending) return;
+      waiting.delete(message.id);
+      if (message.ok) pending.resolve(message);
+      else pending.reject(new Error(message.error));
+    });
+  });
+  child.on('exit', (code) => {
+    for (const { reject } of waiting.values()) reject(new Error(`${relativePath} exited with ${code}`));
+    waiting.clear();
+  });
+  const info = await ready;
+  return {
+    child,
+    info,
+    call(cmd, extra = {}) {
+      const id = ++seq;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        child.send({ id, cmd, ...extra });
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await this.call('stop').catch(() => undefined);
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * A Nest app (Express) in its own process, for load from another process:
+ *
+ *   fork('bench/support/route-server.mjs', ['with-sesame' | 'without-sesame', brokerUrl, apiKey])
+ *
+ * with-sesame: SesameModule + GET /plain (ungated) + GET /gated/:id (@RequireApproval).
+ * without-sesame: GET /plain only, no SesameModule at all. Announces `{ ready: { url } }`; `stop` closes it.
+ */
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { NestFactory } from '@nestjs/core';
+import { createRoutesModule } from './gated-nest-app.mjs';
+
+const [variant, brokerUrl, apiKey] = process.argv.slice(2);
+const withSesame = variant === 'with-sesame';
+const AppModule = createRoutesModule({ withSesame, broker: { url: brokerUrl, apiKey } });
+const app = await NestFactory.create(AppModule, new ExpressAdapter(), { logger: false });
+await app.listen(0, '127.0.0.1');
+const url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
+
+process.on('message', async ({ id, cmd }) => {
+  if (cmd !== 'stop') return process.send({ id, ok: false, error: `unknown command ${cmd}` });
+  await app.close();
+  process.send({ id, ok: true });
+  process.disconnect();
+});
+process.send({ ready: { url } });
