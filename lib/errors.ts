@@ -38,6 +38,13 @@ export class ApprovalAborted extends ApprovalError {
   }
 }
 
+/** `SesameClient.close()` was called (the app is shutting down): the cause of the ApprovalAborted it ends waits with. */
+export class SesameClientClosedError extends ApprovalError {
+  constructor() {
+    super('The Sesame client was closed');
+  }
+}
+
 /** The broker rejected the API key (HTTP 401). */
 export class SesameAuthError extends ApprovalError {
   readonly status = 401;

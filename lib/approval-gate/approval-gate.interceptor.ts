@@ -17,6 +17,7 @@ import {
   BrokerUnavailableError,
   NotFoundError,
   SesameAuthError,
+  SesameClientClosedError,
 } from '../errors.js';
 import { ApprovalStoreUnavailableError } from '../approval-store/approval-store.errors.js';
 import {
@@ -91,6 +92,9 @@ export class ApprovalGateInterceptor implements NestInterceptor {
     if (error instanceof BrokerUnavailableError) {
       this.logger.error(error.message);
       return httpError(HttpStatus.SERVICE_UNAVAILABLE, 'approval_broker_unavailable', 'The approval service is unavailable; nothing was run. Retry later.');
+    }
+    if (error instanceof ApprovalAborted && error.cause instanceof SesameClientClosedError) {
+      return httpError(HttpStatus.SERVICE_UNAVAILABLE, 'approval_aborted_shutdown', 'The server is shutting down; nothing was run. Retry later.');
     }
     if (error instanceof ApprovalAborted) {
       return httpError(CLIENT_CLOSED_REQUEST, 'approval_aborted', 'The client disconnected before the decision; nothing was run.');

@@ -52,6 +52,10 @@ export class ApprovalGate implements ApprovalGateRunner {
     const signal = this.requestContext.currentSignal();
     const started = Date.now();
     const approval = await this.client.approvals.trigger(input, { signal });
+    // A dedup key shared by two actions brings back the other action's approval: never run on it.
+    if (approval.action !== input.action) {
+      throw this.mismatch(call, 'approval_action_mismatch', approval.id, `Approval ${approval.id} (dedup key reused) is for action "${approval.action}", not "${input.action}"`);
+    }
     this.logger.log(`Approval requested: action=${input.action} id=${approval.id} for ${call.className}.${call.methodName}`);
 
     let decided: Approval;

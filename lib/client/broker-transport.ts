@@ -1,6 +1,6 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import { ApprovalAborted, BrokerProtocolError, BrokerUnavailableError } from '../errors.js';
+import { ApprovalAborted, BrokerProtocolError, BrokerUnavailableError, SesameClientClosedError } from '../errors.js';
 import { wire, type WireRequest } from './broker-wire.js';
 import { backoffDelay, parseRetryAfter, sleep, type RetryOptions } from './retry-policy.js';
 
@@ -95,7 +95,7 @@ export class BrokerTransport {
 
   /** Frees pooled sockets and ends every request still in flight, so a closing app leaves no handles behind. */
   close(): void {
-    this.#closedReason ??= new Error('The Sesame client was closed');
+    this.#closedReason ??= new SesameClientClosedError();
     for (const end of [...this.#inFlight]) end();
     this.#agent.destroy();
   }

@@ -4,6 +4,7 @@ import { Test } from '@nestjs/testing';
 import {
   ApprovalDenied,
   ApprovalGateNotBoundError,
+  ApprovalMismatchError,
   ApprovalTimeout,
   ApprovalsService,
   RequireApproval,
@@ -26,6 +27,13 @@ class PaymentsService {
   async refund(amount: number, customerId: string, _ticket?: string): Promise<string> {
     this.ran.push('refund');
     return `${amount} ${this.currency} to ${customerId}`;
+  }
+
+  // Shares its dedup key with refund(): the broker then answers with refund's approval, for another action.
+  @RequireApproval('payments.void', { summary: 'Void a payment', dedupKey: (ticket: string) => ticket })
+  async voidPayment(ticket: string): Promise<string> {
+    this.ran.push('void');
+    return `voided ${ticket}`;
   }
 
   // A synchronous method: it returns a Promise of its value once gated.
@@ -129,6 +137,15 @@ describe('@RequireApproval on provider methods', () => {
     await broker.approve(approval.id);
     await expect(Promise.all([first, second])).resolves.toHaveLength(2);
     expect(broker.list()).toHaveLength(1);
+  });
+
+  it('fails closed when a shared dedup key brings back an approval granted for another action', async () => {
+    const payments = app.get(PaymentsService);
+    await expect(payments.refund(4200, 'cus_ok', 'ticket-shared')).resolves.toContain('cus_ok');
+    const error = await payments.voidPayment('ticket-shared').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApprovalMismatchError);
+    expect(error).toMatchObject({ code: 'approval_action_mismatch', approvalId: broker.list()[0].id });
+    expect(payments.ran).toEqual(['refund']);
   });
 
   it('a class-level decorator gates every method except @SkipApproval ones and lifecycle hooks; method options win', async () => {
