@@ -24,7 +24,9 @@ interface Answer {
   what: string;
 }
 
-const approved = () => wireApproval({ id: ID, status: 'approved', decided_at: '2026-11-24T08:01:00.000Z' });
+// The gate refuses an approval for another action, so every answer is about the action it asked for.
+const ACTION = 'vault.open';
+const approved = () => wireApproval({ id: ID, action: ACTION, status: 'approved', decided_at: '2026-11-24T08:01:00.000Z' });
 const REQUIRED_STRINGS = ['id', 'action', 'summary', 'status', 'created_at'];
 const wrongValues = fc.oneof(
   fc.constant(null),
@@ -90,7 +92,7 @@ class FuzzedBroker {
     req.on('end', () => {
       if (req.method === 'POST') {
         res.writeHead(201, { 'content-type': 'application/json' });
-        return void res.end(JSON.stringify(wireApproval({ id: ID })));
+        return void res.end(JSON.stringify(wireApproval({ id: ID, action: ACTION })));
       }
       const { status, headers, body } = this.answer;
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -120,7 +122,7 @@ class FuzzedBroker {
 class Vault {
   opened = 0;
 
-  @RequireApproval('vault.open', { summary: 'Open the vault', timeout: 5_000 })
+  @RequireApproval(ACTION, { summary: 'Open the vault', timeout: 5_000 })
   async open(): Promise<void> {
     this.opened++;
   }
