@@ -21,6 +21,12 @@ import type { ApprovalGateRunner, GatedCall } from './gated-method.js';
 import type { Resolvable } from './require-approval.options.js';
 
 const DEFAULT_RETRY_AFTER_MS = 5_000;
+/**
+ * Blocking mode: the broker expires an undecided approval this long after the gate stops waiting. The
+ * broker's clock starts at creation, before the gate's, so with no margin an undecided call ended as a
+ * 504 or as a 403 "expired" depending on which timer won by a millisecond.
+ */
+const BLOCKING_EXPIRY_GRACE_MS = 1_000;
 /** A used mark outlives the approval's expiry by this much, so replicas with skewed clocks still agree. */
 const USED_MARK_MARGIN_MS = 5 * 60_000;
 /** Broker maximum (7 days): how long to remember a use when the broker gave no expiry. */
@@ -199,7 +205,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       ...(reason !== undefined && { reason }),
       ...(context !== undefined && { context }),
       ...(dedupKey !== undefined && { dedupKey }),
-      expiresIn: metadata.expiresIn ?? Math.max(1_000, timeout),
+      expiresIn: metadata.expiresIn ?? Math.max(1_000, timeout + (metadata.mode === 'async' ? 0 : BLOCKING_EXPIRY_GRACE_MS)),
     };
   }
 

@@ -248,3 +248,25 @@ describe('SesameModule configuration', () => {
     expect((error as Error).message).not.toContain('plaintext-secret-value');
   });
 });
+
+describe('approval expiry in blocking mode', () => {
+  it('outlives the gate timeout by a margin, so an undecided call always ends as ApprovalTimeout', async () => {
+    const broker = await LocalBroker.start({ apiKeys: [API_KEY] });
+    const app = await createApp(broker);
+    try {
+      const payments = app.get(PaymentsService);
+      for (let i = 0; i < 3; i++) {
+        const error = await (payments.chargeFee(i) as unknown as Promise<unknown>).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ApprovalTimeout);
+      }
+      for (const approval of broker.list()) {
+        const lifetime = Date.parse(approval.expires_at!) - Date.parse(approval.created_at);
+        // chargeFee waits 400 ms; the broker keeps the approval open a second longer (whole seconds on the wire).
+        expect(lifetime).toBe(2_000);
+      }
+    } finally {
+      await app.close();
+      await broker.stop();
+    }
+  });
+});
