@@ -26,8 +26,9 @@ export interface RequireApprovalOptions {
    */
   timeout?: number;
   /**
-   * Milliseconds until the broker expires the approval. Default: the timeout, so nobody approves what no longer waits.
-   * In async mode, an approved request must be repeated before then.
+   * Milliseconds until the broker expires the approval. Default: the timeout plus one second in blocking mode
+   * (nobody approves what no longer waits, and an undecided call ends as a timeout), the timeout in async mode,
+   * where an approved request must be repeated before then.
    */
   expiresIn?: number;
   /** Async mode: the `Retry-After` a `202` suggests, in ms (sent in whole seconds). Default 5_000. */
