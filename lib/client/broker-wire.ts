@@ -76,10 +76,6 @@ export const wire = {
     if (status === 400 || status === 422) return new RequestRejectedError(status, code ?? 'invalid_request', message ?? 'no detail given');
     return new BrokerProtocolError(`Unexpected HTTP ${status} from the Sesame broker${code ? ` (${code})` : ''}`);
   },
-
-  isRetryableStatus(status: number): boolean {
-    return status === 429 || status >= 500;
-  },
 };
 
 function errorBody(body: unknown): { code?: string; message?: string } {
