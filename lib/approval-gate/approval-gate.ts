@@ -54,28 +54,36 @@ export class ApprovalGate implements ApprovalGateRunner {
   async run(call: GatedCall): Promise<unknown> {
     if (call.metadata.mode === 'async') return this.runAsync(call);
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
-    const input = await this.buildRequest(call, timeout);
     const signal = this.requestContext.currentSignal();
     const started = Date.now();
-    const approval = await this.client.approvals.trigger(input, { signal });
-    // A dedup key shared by two actions brings back the other action's approval: never run on it.
-    if (approval.action !== input.action) {
-      throw this.mismatch(call, 'approval_action_mismatch', approval.id, `Approval ${approval.id} (dedup key reused) is for action "${approval.action}", not "${input.action}"`);
-    }
-    this.logger.log(`Approval requested: action=${input.action} id=${approval.id} for ${call.className}.${call.methodName}`);
-
     let decided: Approval;
     try {
-      decided = await approval.wait({ timeout, signal });
+      let pending: Approval | undefined = await this.requestApproval(call, timeout, signal);
+      const decision = pending.wait({ timeout, signal });
+      // A wait can last minutes, in thousands of calls at once: do not keep the trigger's answer alive for it.
+      pending = undefined;
+      decided = await decision;
     } catch (error) {
       if (error instanceof ApprovalTimeout) {
-        this.logger.warn(`Approval undecided: action=${input.action} id=${approval.id} timed out after ${Date.now() - started} ms`);
+        this.logger.warn(`Approval undecided: action=${call.metadata.action} id=${error.approvalId} timed out after ${Date.now() - started} ms`);
       }
       throw error;
     }
     this.onDecision(decided, Date.now() - started);
     if (!decided.approved) throw new ApprovalDenied(decided.id, decided.status as 'denied' | 'expired');
     return call.method.apply(call.instance, call.args);
+  }
+
+  /** Blocking mode: builds the request, triggers it, and checks the answer is for this very action. */
+  private async requestApproval(call: GatedCall, timeout: number, signal: AbortSignal | undefined): Promise<Approval> {
+    const input = await this.buildRequest(call, timeout);
+    const approval = await this.client.approvals.trigger(input, { signal });
+    // A dedup key shared by two actions brings back the other action's approval: never run on it.
+    if (approval.action !== input.action) {
+      throw this.mismatch(call, 'approval_action_mismatch', approval.id, `Approval ${approval.id} (dedup key reused) is for action "${approval.action}", not "${input.action}"`);
+    }
+    this.logger.log(`Approval requested: action=${input.action} id=${approval.id} for ${call.className}.${call.methodName}`);
+    return approval;
   }
 
   /**

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { ApprovalAborted, ApprovalTimeout, BrokerProtocolError, RequestRejectedError } from '../errors.js';
 import { Approval, type ApprovalWaiter } from './approval.js';
 import type { TriggerApprovalInput, WaitOptions } from './approval.types.js';
-import type { BrokerTransport } from './broker-transport.js';
-import { MAX_WAIT_SECONDS, wire } from './broker-wire.js';
+import { DeadlineReached, type BrokerTransport } from './broker-transport.js';
+import { MAX_WAIT_SECONDS, wire, type WireRequest } from './broker-wire.js';
+import { Cancellation } from './cancellation.js';
 import { assertValidTriggerInput } from './trigger-approval.input.js';
 
 /** Extra time a long-poll request gets beyond the seconds it asked the broker to hold it. */
@@ -23,13 +24,13 @@ export class ApprovalsResource implements ApprovalWaiter {
     assertValidTriggerInput(input);
     // A generated key makes the client's own retries of this POST idempotent: never two pages for one call.
     const dedupKey = input.dedupKey ?? `auto_${randomUUID()}`;
-    const body = await this.#transport.send(wire.trigger({ ...input, dedupKey }), { signal: options.signal });
+    const body = await this.#send(wire.trigger({ ...input, dedupKey }), options.signal);
     return this.toApproval(body);
   }
 
   async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
     assertId(id);
-    return this.toApproval(await this.#transport.send(wire.get(id), { signal: options.signal, approvalId: id }), id);
+    return this.toApproval(await this.#send(wire.get(id), options.signal, id), id);
   }
 
   /** Long-polls (at most 60 s per request) until the approval is decided or the deadline passes. */
@@ -47,17 +48,15 @@ export class ApprovalsResource implements ApprovalWaiter {
       return approval;
     }
 
-    // One controller ends the in-flight request either at the deadline or when the caller aborts.
+    // The deadline ends whatever is in flight (a long-poll, a retry's backoff) without a timer of its own.
     const deadline = Date.now() + timeout;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new ApprovalTimeout(id, timeout)), timeout);
-    const forward = () => controller.abort(signal!.reason);
-    signal?.addEventListener('abort', forward, { once: true });
+    const cancellation = Cancellation.following(signal);
     try {
       for (;;) {
         const seconds = Math.min(MAX_WAIT_SECONDS, (deadline - Date.now()) / 1000);
         const body = await this.#transport.send(wire.wait(id, seconds), {
-          signal: controller.signal,
+          cancellation,
+          deadline,
           timeout: Math.ceil(Math.max(1, seconds)) * 1000 + LONG_POLL_GRACE_MS,
           approvalId: id,
         });
@@ -66,13 +65,19 @@ export class ApprovalsResource implements ApprovalWaiter {
         if (Date.now() >= deadline) throw new ApprovalTimeout(id, timeout);
       }
     } catch (error) {
-      if (error instanceof ApprovalAborted && controller.signal.reason instanceof ApprovalTimeout && !signal?.aborted) {
-        throw controller.signal.reason;
-      }
+      if (error instanceof DeadlineReached) throw new ApprovalTimeout(id, timeout);
       throw error;
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', forward);
+      cancellation?.dispose();
+    }
+  }
+
+  async #send(request: WireRequest, signal: AbortSignal | undefined, approvalId?: string): Promise<unknown> {
+    const cancellation = Cancellation.following(signal);
+    try {
+      return await this.#transport.send(request, { cancellation, approvalId });
+    } finally {
+      cancellation?.dispose();
     }
   }
 

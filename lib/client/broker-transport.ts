@@ -2,7 +2,8 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { ApprovalAborted, BrokerProtocolError, BrokerUnavailableError, SesameClientClosedError } from '../errors.js';
 import { wire, type WireRequest } from './broker-wire.js';
-import { backoffDelay, parseRetryAfter, sleep, type RetryOptions } from './retry-policy.js';
+import type { Cancellation } from './cancellation.js';
+import { backoffDelay, parseRetryAfter, type RetryOptions } from './retry-policy.js';
 
 export interface BrokerTransportOptions {
   baseUrl: string;
@@ -14,9 +15,11 @@ export interface BrokerTransportOptions {
 }
 
 export interface SendOptions {
-  signal?: AbortSignal;
+  cancellation?: Cancellation;
   /** Per-attempt timeout in ms; defaults to the client's requestTimeout. */
   timeout?: number;
+  /** Epoch ms at which any attempt or backoff still running ends, with DeadlineReached. */
+  deadline?: number;
   /** Names the approval in NotFoundError. */
   approvalId?: string;
 }
@@ -27,11 +30,15 @@ interface BrokerResponse {
   text: string;
 }
 
-/** One attempt that got no usable answer: retried (network, timeout) or refused at once (too large). */
+/** send() ran into SendOptions.deadline; the caller turns it into its own timeout error. */
+export class DeadlineReached extends Error {}
+
+/** One attempt that got no usable answer: retried (network, timeout), refused at once (too large), or cut by the deadline. */
 class AttemptFailure extends Error {
   constructor(
     readonly retryable: boolean,
     message: string,
+    readonly atDeadline = false,
   ) {
     super(message);
   }
@@ -45,7 +52,14 @@ class AttemptFailure extends Error {
  */
 export class BrokerTransport {
   readonly #options: BrokerTransportOptions;
-  readonly #base: URL;
+  /**
+   * Where every request goes, worked out once. Only the keys node:http needs (no `protocol`: the agent
+   * implies it; no `method` for GET; headers set apart): it keeps a copy of these options per pooled
+   * socket, and past ten keys that copy doubles in size (0.4 KB per held wait).
+   */
+  readonly #target: { host: string; port: string | undefined };
+  readonly #basePath: string;
+  readonly #headers: Readonly<Record<string, string>>;
   readonly #agent: http.Agent;
   readonly #request: typeof http.request;
   /** Ends each request and backoff still in progress; close() calls them all, so a closed app keeps no handle. */
@@ -54,8 +68,11 @@ export class BrokerTransport {
 
   constructor(options: BrokerTransportOptions) {
     this.#options = options;
-    this.#base = new URL(options.baseUrl.replace(/\/+$/, ''));
-    const secure = this.#base.protocol === 'https:';
+    const base = new URL(options.baseUrl.replace(/\/+$/, ''));
+    this.#target = { host: base.hostname.replace(/^\[|\]$/g, ''), port: base.port || undefined };
+    this.#basePath = base.pathname.replace(/\/+$/, '');
+    this.#headers = Object.freeze(wire.headers(options.apiKey, options.userAgent));
+    const secure = base.protocol === 'https:';
     this.#agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     this.#request = secure ? https.request : http.request;
   }
@@ -65,10 +82,11 @@ export class BrokerTransport {
     let lastFailure: string;
     let lastStatus: number | undefined;
     for (let attempt = 1; ; attempt++) {
-      this.#throwIfAborted(options);
+      this.#throwIfCancelled(options);
+      if (options.deadline !== undefined && Date.now() >= options.deadline) throw new DeadlineReached();
       let retryAfter: number | undefined;
       try {
-        const response = await this.#exchange(request, options.signal, options.timeout ?? requestTimeout);
+        const response = await this.#exchange(request, options, options.timeout ?? requestTimeout);
         const body = parseBody(response);
         if (response.status >= 200 && response.status < 300) {
           if (body === undefined) throw new BrokerProtocolError(`Broker answered HTTP ${response.status} without a JSON body`);
@@ -81,7 +99,8 @@ export class BrokerTransport {
         retryAfter = parseRetryAfter(header(response.headers, 'retry-after'));
       } catch (error) {
         if (!(error instanceof AttemptFailure)) throw error;
-        this.#throwIfAborted(options);
+        this.#throwIfCancelled(options);
+        if (error.atDeadline) throw new DeadlineReached();
         if (!error.retryable) throw new BrokerProtocolError(`Broker response rejected: ${error.message}`);
         lastStatus = undefined;
         lastFailure = error.message;
@@ -100,53 +119,63 @@ export class BrokerTransport {
     this.#agent.destroy();
   }
 
-  #throwIfAborted(options: SendOptions): void {
-    if (options.signal?.aborted) throw new ApprovalAborted(options.approvalId, options.signal.reason);
+  #throwIfCancelled(options: SendOptions): void {
+    const { cancellation } = options;
+    if (cancellation?.cancelled) throw new ApprovalAborted(options.approvalId, cancellation.reason);
     if (this.#closedReason) throw new ApprovalAborted(options.approvalId, this.#closedReason);
   }
 
-  /** Sleeps before a retry; ends early, with ApprovalAborted, when the caller aborts or the client closes. */
+  /**
+   * Sleeps before a retry. Ends early when the caller cancels or the client closes (ApprovalAborted),
+   * and at the deadline (DeadlineReached).
+   */
   async #backoff(delay: number, options: SendOptions): Promise<void> {
-    const controller = new AbortController();
-    const end = () => controller.abort();
-    this.#inFlight.add(end);
-    options.signal?.addEventListener('abort', end, { once: true });
-    try {
-      await sleep(delay, controller.signal);
-    } catch {
-      this.#throwIfAborted(options);
-    } finally {
-      this.#inFlight.delete(end);
-      options.signal?.removeEventListener('abort', end);
-    }
+    const { cancellation, deadline } = options;
+    const ms = deadline === undefined ? delay : Math.min(delay, deadline - Date.now());
+    await new Promise<void>((resolve) => {
+      const end = () => {
+        clearTimeout(timer);
+        this.#inFlight.delete(end);
+        cancellation?.onCancel(undefined);
+        resolve();
+      };
+      const timer = setTimeout(end, Math.max(0, ms));
+      this.#inFlight.add(end);
+      cancellation?.onCancel(end);
+      if (cancellation?.cancelled || this.#closedReason) end();
+    });
+    this.#throwIfCancelled(options);
+    if (deadline !== undefined && Date.now() >= deadline) throw new DeadlineReached();
   }
 
-  /** One attempt. Rejects with AttemptFailure only (after an abort too: send() tells which signal fired). */
-  #exchange(request: WireRequest, signal: AbortSignal | undefined, timeoutMs: number): Promise<BrokerResponse> {
-    const { apiKey, userAgent, maxResponseBytes } = this.#options;
+  /** One attempt. Rejects with AttemptFailure only (after a cancel too: send() tells which one it was). */
+  #exchange(request: WireRequest, options: SendOptions, timeoutMs: number): Promise<BrokerResponse> {
+    const { maxResponseBytes } = this.#options;
+    const { cancellation, deadline } = options;
     const payload = request.body === undefined ? undefined : JSON.stringify(request.body);
-    const headers: Record<string, string> = wire.headers(apiKey, userAgent);
-    if (payload !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(payload));
-    }
+    // One timer per attempt: at the attempt's timeout, or at the caller's deadline when that comes first.
+    const untilDeadline = deadline === undefined ? Infinity : deadline - Date.now();
+    const endsAtDeadline = untilDeadline <= timeoutMs;
 
     return new Promise<BrokerResponse>((resolve, reject) => {
       let finished = false;
       const req = this.#request({
-        protocol: this.#base.protocol,
-        hostname: this.#base.hostname.replace(/^\[|\]$/g, ''),
-        port: this.#base.port || undefined,
-        path: this.#base.pathname.replace(/\/+$/, '') + request.path,
-        method: request.method,
-        headers,
+        ...this.#target,
+        path: this.#basePath + request.path,
+        ...(request.method !== 'GET' && { method: request.method }),
         agent: this.#agent,
       });
+      // Set one by one rather than as an option: see #target.
+      for (const name in this.#headers) req.setHeader(name, this.#headers[name]);
+      if (payload !== undefined) {
+        req.setHeader('content-type', 'application/json');
+        req.setHeader('content-length', Buffer.byteLength(payload));
+      }
       const finish = (error: AttemptFailure | undefined, response?: BrokerResponse) => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        cancellation?.onCancel(undefined);
         this.#inFlight.delete(onAbort);
         if (error) {
           req.destroy();
@@ -156,8 +185,11 @@ export class BrokerTransport {
         }
       };
       const onAbort = () => finish(new AttemptFailure(true, 'aborted'));
-      const timer = setTimeout(() => finish(new AttemptFailure(true, `ETIMEDOUT (no answer within ${timeoutMs} ms)`)), timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(
+        () => finish(endsAtDeadline ? new AttemptFailure(false, 'deadline reached', true) : new AttemptFailure(true, `ETIMEDOUT (no answer within ${timeoutMs} ms)`)),
+        Math.max(0, Math.min(timeoutMs, untilDeadline)),
+      );
+      cancellation?.onCancel(onAbort);
       this.#inFlight.add(onAbort);
 
       req.on('error', (error: NodeJS.ErrnoException) => finish(new AttemptFailure(true, error.code ? `${error.code} (${error.message})` : error.message)));
@@ -174,12 +206,15 @@ export class BrokerTransport {
           if (size > maxResponseBytes) finish(new AttemptFailure(false, `body exceeds the ${maxResponseBytes}-byte limit`));
           else chunks.push(chunk);
         });
-        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks, size).toString('utf8') }));
+        res.on('end', () => {
+          const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+          finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, text });
+        });
         // The connection died mid-body: the answer is lost, like a dropped connection.
         res.on('aborted', () => finish(new AttemptFailure(true, 'ECONNRESET (connection closed before the answer was complete)')));
         res.on('error', (error: NodeJS.ErrnoException) => finish(new AttemptFailure(true, error.code ? `${error.code} (${error.message})` : error.message)));
       });
-      if (signal?.aborted || this.#closedReason) onAbort();
+      if (cancellation?.cancelled || this.#closedReason) onAbort();
       req.end(payload);
     });
   }

@@ -161,6 +161,30 @@ describe('SesameClient against a misbehaving broker', () => {
     expect(server.requests[0].url).toBe('/v1/approvals/apr_scripted/wait?timeout=1');
   });
 
+  it('the caller deadline also cuts a retry backoff short (ApprovalTimeout, not a late BrokerUnavailableError)', async () => {
+    server.script({ status: 429, headers: { 'retry-after': '2' } }, { status: 200, body: wireApproval() });
+    const started = Date.now();
+    const error = await client.approvals.wait('apr_scripted', { timeout: 400 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApprovalTimeout);
+    expect(error).toMatchObject({ approvalId: 'apr_scripted', timeoutMs: 400 });
+    expect(Date.now() - started).toBeLessThan(1_500);
+    // The second answer was never asked for: the backoff ended at the deadline.
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('an AbortSignal that aborts during a retry backoff ends the wait with ApprovalAborted', async () => {
+    server.script({ status: 429, headers: { 'retry-after': '2' } }, { status: 200, body: wireApproval() });
+    const controller = new AbortController();
+    const reason = new Error('client went away');
+    const waiting = client.approvals.wait('apr_scripted', { timeout: 60_000, signal: controller.signal });
+    await server.waitForRequests(1);
+    controller.abort(reason);
+    const error = await waiting.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApprovalAborted);
+    expect((error as ApprovalAborted).cause).toBe(reason);
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('an AbortSignal stops a wait at once with ApprovalAborted', async () => {
     server.script({ delayMs: 5_000, status: 200, body: wireApproval() });
     const controller = new AbortController();

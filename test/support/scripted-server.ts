@@ -22,6 +22,7 @@ export class ScriptedServer {
   readonly requests: ScriptedRequest[] = [];
   private readonly server: http.Server;
   private steps: Step[] = [];
+  private readonly watchers = new Set<() => void>();
 
   private constructor() {
     this.server = http.createServer((req, res) => {
@@ -29,6 +30,7 @@ export class ScriptedServer {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         this.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+        for (const watcher of [...this.watchers]) watcher();
         const step = this.steps.length > 1 ? this.steps.shift()! : this.steps[0];
         if (!step) return void res.writeHead(500).end();
         if ('drop' in step) return void req.socket.destroy();
@@ -51,6 +53,19 @@ export class ScriptedServer {
 
   get url(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Resolves once at least `count` requests have arrived (no polling). */
+  waitForRequests(count: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.requests.length < count) return;
+        this.watchers.delete(check);
+        resolve();
+      };
+      this.watchers.add(check);
+      check();
+    });
   }
 
   script(...steps: Step[]): void {
