@@ -7,22 +7,34 @@ export interface ApprovalWaiter {
 
 /** One approval as the broker last reported it. Immutable: `wait()` resolves with a new instance. */
 export class Approval implements ApprovalData {
-  readonly id!: string;
-  readonly action!: string;
-  readonly summary!: string;
-  readonly reason!: string | null;
-  readonly context!: ApprovalContext | null;
-  readonly status!: ApprovalStatus;
-  readonly createdAt!: Date;
-  readonly expiresAt!: Date | null;
-  readonly decidedAt!: Date | null;
-  readonly requesterLabel!: string | null;
-  readonly dedupKey!: string | null;
-  readonly callbackUrl!: string | null;
+  readonly id: string;
+  readonly action: string;
+  readonly summary: string;
+  readonly reason: string | null;
+  readonly context: ApprovalContext | null;
+  readonly status: ApprovalStatus;
+  readonly createdAt: Date;
+  readonly expiresAt: Date | null;
+  readonly decidedAt: Date | null;
+  readonly requesterLabel: string | null;
+  readonly dedupKey: string | null;
+  readonly callbackUrl: string | null;
   readonly #waiter: ApprovalWaiter;
 
   constructor(data: ApprovalData, waiter: ApprovalWaiter) {
-    Object.assign(this, data);
+    // Field by field rather than Object.assign: this runs on every broker answer, and only these fields belong here.
+    this.id = data.id;
+    this.action = data.action;
+    this.summary = data.summary;
+    this.reason = data.reason;
+    this.context = data.context;
+    this.status = data.status;
+    this.createdAt = data.createdAt;
+    this.expiresAt = data.expiresAt;
+    this.decidedAt = data.decidedAt;
+    this.requesterLabel = data.requesterLabel;
+    this.dedupKey = data.dedupKey;
+    this.callbackUrl = data.callbackUrl;
     this.#waiter = waiter;
     Object.freeze(this);
   }

@@ -24,7 +24,7 @@ export class ApprovalsResource implements ApprovalWaiter {
     assertValidTriggerInput(input);
     // A generated key makes the client's own retries of this POST idempotent: never two pages for one call.
     const dedupKey = input.dedupKey ?? `auto_${randomUUID()}`;
-    const body = await this.#send(wire.trigger({ ...input, dedupKey }), options.signal);
+    const body = await this.#send(wire.trigger(input, dedupKey), options.signal);
     return this.toApproval(body);
   }
 
@@ -72,13 +72,10 @@ export class ApprovalsResource implements ApprovalWaiter {
     }
   }
 
-  async #send(request: WireRequest, signal: AbortSignal | undefined, approvalId?: string): Promise<unknown> {
+  #send(request: WireRequest, signal: AbortSignal | undefined, approvalId?: string): Promise<unknown> {
     const cancellation = Cancellation.following(signal);
-    try {
-      return await this.#transport.send(request, { cancellation, approvalId });
-    } finally {
-      cancellation?.dispose();
-    }
+    const sent = this.#transport.send(request, { cancellation, approvalId });
+    return cancellation ? sent.finally(() => cancellation.dispose()) : sent;
   }
 
   /** `expectedId`: the approval asked about; an answer about another one must never pass for its decision. */

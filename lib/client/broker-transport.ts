@@ -77,39 +77,8 @@ export class BrokerTransport {
     this.#request = secure ? https.request : http.request;
   }
 
-  async send(request: WireRequest, options: SendOptions = {}): Promise<unknown> {
-    const { retry, requestTimeout } = this.#options;
-    let lastFailure: string;
-    let lastStatus: number | undefined;
-    for (let attempt = 1; ; attempt++) {
-      this.#throwIfCancelled(options);
-      if (options.deadline !== undefined && Date.now() >= options.deadline) throw new DeadlineReached();
-      let retryAfter: number | undefined;
-      try {
-        const response = await this.#exchange(request, options, options.timeout ?? requestTimeout);
-        const body = parseBody(response);
-        if (response.status >= 200 && response.status < 300) {
-          if (body === undefined) throw new BrokerProtocolError(`Broker answered HTTP ${response.status} without a JSON body`);
-          return body;
-        }
-        const error = wire.errorFor(response.status, body, options.approvalId);
-        if (error) throw error;
-        lastStatus = response.status;
-        lastFailure = `HTTP ${response.status}`;
-        retryAfter = parseRetryAfter(header(response.headers, 'retry-after'));
-      } catch (error) {
-        if (!(error instanceof AttemptFailure)) throw error;
-        this.#throwIfCancelled(options);
-        if (error.atDeadline) throw new DeadlineReached();
-        if (!error.retryable) throw new BrokerProtocolError(`Broker response rejected: ${error.message}`);
-        lastStatus = undefined;
-        lastFailure = error.message;
-      }
-      if (attempt > retry.retries) throw new BrokerUnavailableError(attempt, lastFailure, lastStatus);
-      const delay = Math.max(backoffDelay(attempt, retry), retryAfter ?? 0);
-      if (delay > retry.maxRetryAfter) throw new BrokerUnavailableError(attempt, `${lastFailure}; Retry-After too long`, lastStatus);
-      await this.#backoff(delay, options);
-    }
+  send(request: WireRequest, options: SendOptions = {}): Promise<unknown> {
+    return new Promise((resolve, reject) => this.#attempt(request, options, 1, resolve, reject));
   }
 
   /** Frees pooled sockets and ends every request still in flight, so a closing app leaves no handles behind. */
@@ -126,30 +95,83 @@ export class BrokerTransport {
   }
 
   /**
-   * Sleeps before a retry. Ends early when the caller cancels or the client closes (ApprovalAborted),
-   * and at the deadline (DeadlineReached).
+   * Attempt number `attempt`, then its outcome: settle, or back off and make the next attempt.
+   * Callbacks rather than an async loop: a long-poll held for minutes, thousands at once, then costs no
+   * suspended frame and no promise per layer, and its answer reaches the caller a few microtask hops sooner.
    */
-  async #backoff(delay: number, options: SendOptions): Promise<void> {
-    const { cancellation, deadline } = options;
-    const ms = deadline === undefined ? delay : Math.min(delay, deadline - Date.now());
-    await new Promise<void>((resolve) => {
-      const end = () => {
-        clearTimeout(timer);
-        this.#inFlight.delete(end);
-        cancellation?.onCancel(undefined);
-        resolve();
-      };
-      const timer = setTimeout(end, Math.max(0, ms));
-      this.#inFlight.add(end);
-      cancellation?.onCancel(end);
-      if (cancellation?.cancelled || this.#closedReason) end();
+  #attempt(request: WireRequest, options: SendOptions, attempt: number, resolve: (body: unknown) => void, reject: (error: unknown) => void): void {
+    try {
+      this.#throwIfCancelled(options);
+      if (options.deadline !== undefined && Date.now() >= options.deadline) throw new DeadlineReached();
+    } catch (error) {
+      reject(error);
+      return;
+    }
+    this.#exchange(request, options, options.timeout ?? this.#options.requestTimeout, (failure, response) => {
+      try {
+        let lastFailure: string;
+        let lastStatus: number | undefined;
+        let retryAfter: number | undefined;
+        if (failure) {
+          this.#throwIfCancelled(options);
+          if (failure.atDeadline) throw new DeadlineReached();
+          if (!failure.retryable) throw new BrokerProtocolError(`Broker response rejected: ${failure.message}`);
+          lastFailure = failure.message;
+        } else {
+          const body = parseBody(response!);
+          if (response!.status >= 200 && response!.status < 300) {
+            if (body === undefined) throw new BrokerProtocolError(`Broker answered HTTP ${response!.status} without a JSON body`);
+            resolve(body);
+            return;
+          }
+          const error = wire.errorFor(response!.status, body, options.approvalId);
+          if (error) throw error;
+          lastStatus = response!.status;
+          lastFailure = `HTTP ${response!.status}`;
+          retryAfter = parseRetryAfter(header(response!.headers, 'retry-after'));
+        }
+        const { retry } = this.#options;
+        if (attempt > retry.retries) throw new BrokerUnavailableError(attempt, lastFailure, lastStatus);
+        const delay = Math.max(backoffDelay(attempt, retry), retryAfter ?? 0);
+        if (delay > retry.maxRetryAfter) throw new BrokerUnavailableError(attempt, `${lastFailure}; Retry-After too long`, lastStatus);
+        this.#backoff(delay, options, () => this.#attempt(request, options, attempt + 1, resolve, reject), reject);
+      } catch (error) {
+        reject(error);
+      }
     });
-    this.#throwIfCancelled(options);
-    if (deadline !== undefined && Date.now() >= deadline) throw new DeadlineReached();
   }
 
-  /** One attempt. Rejects with AttemptFailure only (after a cancel too: send() tells which one it was). */
-  #exchange(request: WireRequest, options: SendOptions, timeoutMs: number): Promise<BrokerResponse> {
+  /**
+   * Sleeps before a retry, then calls `next`. Ends early when the caller cancels or the client closes
+   * (ApprovalAborted), and at the deadline (DeadlineReached), through `fail`.
+   */
+  #backoff(delay: number, options: SendOptions, next: () => void, fail: (error: unknown) => void): void {
+    const { cancellation, deadline } = options;
+    const ms = deadline === undefined ? delay : Math.min(delay, deadline - Date.now());
+    const end = () => {
+      clearTimeout(timer);
+      this.#inFlight.delete(end);
+      cancellation?.onCancel(undefined);
+      try {
+        this.#throwIfCancelled(options);
+        if (deadline !== undefined && Date.now() >= deadline) throw new DeadlineReached();
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      next();
+    };
+    const timer = setTimeout(end, Math.max(0, ms));
+    this.#inFlight.add(end);
+    cancellation?.onCancel(end);
+    if (cancellation?.cancelled || this.#closedReason) end();
+  }
+
+  /**
+   * One attempt; calls `done` exactly once, with the answer or with an AttemptFailure (after a cancel
+   * too: the caller tells which one it was).
+   */
+  #exchange(request: WireRequest, options: SendOptions, timeoutMs: number, done: (failure: AttemptFailure | undefined, response?: BrokerResponse) => void): void {
     const { maxResponseBytes } = this.#options;
     const { cancellation, deadline } = options;
     const payload = request.body === undefined ? undefined : JSON.stringify(request.body);
@@ -157,66 +179,60 @@ export class BrokerTransport {
     const untilDeadline = deadline === undefined ? Infinity : deadline - Date.now();
     const endsAtDeadline = untilDeadline <= timeoutMs;
 
-    return new Promise<BrokerResponse>((resolve, reject) => {
-      let finished = false;
-      const req = this.#request({
-        ...this.#target,
-        path: this.#basePath + request.path,
-        ...(request.method !== 'GET' && { method: request.method }),
-        agent: this.#agent,
-      });
-      // Set one by one rather than as an option: see #target.
-      for (const name in this.#headers) req.setHeader(name, this.#headers[name]);
-      if (payload !== undefined) {
-        req.setHeader('content-type', 'application/json');
-        req.setHeader('content-length', Buffer.byteLength(payload));
-      }
-      const finish = (error: AttemptFailure | undefined, response?: BrokerResponse) => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        cancellation?.onCancel(undefined);
-        this.#inFlight.delete(onAbort);
-        if (error) {
-          req.destroy();
-          reject(error);
-        } else {
-          resolve(response!);
-        }
-      };
-      const onAbort = () => finish(new AttemptFailure(true, 'aborted'));
-      const timer = setTimeout(
-        () => finish(endsAtDeadline ? new AttemptFailure(false, 'deadline reached', true) : new AttemptFailure(true, `ETIMEDOUT (no answer within ${timeoutMs} ms)`)),
-        Math.max(0, Math.min(timeoutMs, untilDeadline)),
-      );
-      cancellation?.onCancel(onAbort);
-      this.#inFlight.add(onAbort);
-
-      req.on('error', (error: NodeJS.ErrnoException) => finish(new AttemptFailure(true, error.code ? `${error.code} (${error.message})` : error.message)));
-      req.on('response', (res) => {
-        const declared = Number(res.headers['content-length']);
-        if (declared > maxResponseBytes) {
-          finish(new AttemptFailure(false, `body of ${declared} bytes exceeds the ${maxResponseBytes}-byte limit`));
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxResponseBytes) finish(new AttemptFailure(false, `body exceeds the ${maxResponseBytes}-byte limit`));
-          else chunks.push(chunk);
-        });
-        res.on('end', () => {
-          const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
-          finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, text });
-        });
-        // The connection died mid-body: the answer is lost, like a dropped connection.
-        res.on('aborted', () => finish(new AttemptFailure(true, 'ECONNRESET (connection closed before the answer was complete)')));
-        res.on('error', (error: NodeJS.ErrnoException) => finish(new AttemptFailure(true, error.code ? `${error.code} (${error.message})` : error.message)));
-      });
-      if (cancellation?.cancelled || this.#closedReason) onAbort();
-      req.end(payload);
+    let finished = false;
+    const req = this.#request({
+      ...this.#target,
+      path: this.#basePath + request.path,
+      ...(request.method !== 'GET' && { method: request.method }),
+      agent: this.#agent,
     });
+    // Set one by one rather than as an option: see #target.
+    for (const name in this.#headers) req.setHeader(name, this.#headers[name]);
+    if (payload !== undefined) {
+      req.setHeader('content-type', 'application/json');
+      req.setHeader('content-length', Buffer.byteLength(payload));
+    }
+    const finish = (failure: AttemptFailure | undefined, response?: BrokerResponse) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      cancellation?.onCancel(undefined);
+      this.#inFlight.delete(onAbort);
+      if (failure) req.destroy();
+      done(failure, response);
+    };
+    const onAbort = () => finish(new AttemptFailure(true, 'aborted'));
+    const timer = setTimeout(
+      () => finish(endsAtDeadline ? new AttemptFailure(false, 'deadline reached', true) : new AttemptFailure(true, `ETIMEDOUT (no answer within ${timeoutMs} ms)`)),
+      Math.max(0, Math.min(timeoutMs, untilDeadline)),
+    );
+    cancellation?.onCancel(onAbort);
+    this.#inFlight.add(onAbort);
+
+    req.on('error', (error: NodeJS.ErrnoException) => finish(new AttemptFailure(true, error.code ? `${error.code} (${error.message})` : error.message)));
+    req.on('response', (res) => {
+      const declared = Number(res.headers['content-length']);
+      if (declared > maxResponseBytes) {
+        finish(new AttemptFailure(false, `body of ${declared} bytes exceeds the ${maxResponseBytes}-byte limit`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxResponseBytes) finish(new AttemptFailure(false, `body exceeds the ${maxResponseBytes}-byte limit`));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => {
+        const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+        finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, text });
+      });
+      // The connection died mid-body: the answer is lost, like a dropped connection.
+      res.on('aborted', () => finish(new AttemptFailure(true, 'ECONNRESET (connection closed before the answer was complete)')));
+      res.on('error', (error: NodeJS.ErrnoException) => finish(new AttemptFailure(true, error.code ? `${error.code} (${error.message})` : error.message)));
+    });
+    if (cancellation?.cancelled || this.#closedReason) onAbort();
+    req.end(payload);
   }
 }
 

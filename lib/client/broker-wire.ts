@@ -21,8 +21,8 @@ export interface WireRequest {
 }
 
 export const wire = {
-  trigger(input: TriggerApprovalInput & { dedupKey: string }): WireRequest {
-    const body: Record<string, unknown> = { action: input.action, summary: input.summary, dedup_key: input.dedupKey };
+  trigger(input: TriggerApprovalInput, dedupKey: string): WireRequest {
+    const body: Record<string, unknown> = { action: input.action, summary: input.summary, dedup_key: dedupKey };
     if (input.reason !== undefined) body.reason = input.reason;
     if (input.context !== undefined) body.context = input.context;
     if (input.callbackUrl !== undefined) body.callback_url = input.callbackUrl;
