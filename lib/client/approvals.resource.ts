@@ -34,42 +34,59 @@ export class ApprovalsResource implements ApprovalWaiter {
   }
 
   /** Long-polls (at most 60 s per request) until the approval is decided or the deadline passes. */
-  async wait(id: string, options: WaitOptions = {}): Promise<Approval> {
-    assertId(id);
-    const timeout = options.timeout ?? this.#defaultTimeout;
-    if (!Number.isFinite(timeout) || timeout < 0) {
-      throw new RequestRejectedError(null, 'invalid_input', `wait timeout must be a finite number of milliseconds >= 0 (got ${timeout})`);
+  wait(id: string, options: WaitOptions = {}): Promise<Approval> {
+    // Not an async function: its promise would wrap the one below, one more layer per waiting call.
+    let timeout: number;
+    try {
+      assertId(id);
+      timeout = options.timeout ?? this.#defaultTimeout;
+      if (!Number.isFinite(timeout) || timeout < 0) {
+        throw new RequestRejectedError(null, 'invalid_input', `wait timeout must be a finite number of milliseconds >= 0 (got ${timeout})`);
+      }
+      if (options.signal?.aborted) throw new ApprovalAborted(id, options.signal.reason);
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
     const { signal } = options;
-    if (signal?.aborted) throw new ApprovalAborted(id, signal.reason);
-    if (timeout === 0) {
-      const approval = await this.get(id, { signal });
-      if (approval.pending) throw new ApprovalTimeout(id, timeout);
-      return approval;
-    }
+    if (timeout === 0) return this.#decidedNow(id, signal);
+    return new Promise((resolve, reject) => this.#poll(id, timeout, Date.now() + timeout, Cancellation.following(signal), resolve, reject));
+  }
 
-    // The deadline ends whatever is in flight (a long-poll, a retry's backoff) without a timer of its own.
-    const deadline = Date.now() + timeout;
-    const cancellation = Cancellation.following(signal);
-    try {
-      for (;;) {
-        const seconds = Math.min(MAX_WAIT_SECONDS, (deadline - Date.now()) / 1000);
-        const body = await this.#transport.send(wire.wait(id, seconds), {
-          cancellation,
-          deadline,
-          timeout: Math.ceil(Math.max(1, seconds)) * 1000 + LONG_POLL_GRACE_MS,
-          approvalId: id,
-        });
-        const approval = this.toApproval(body, id);
-        if (!approval.pending) return approval;
-        if (Date.now() >= deadline) throw new ApprovalTimeout(id, timeout);
-      }
-    } catch (error) {
-      if (error instanceof DeadlineReached) throw new ApprovalTimeout(id, timeout);
-      throw error;
-    } finally {
+  /** wait() with a timeout of 0: one read, no long-poll. */
+  async #decidedNow(id: string, signal: AbortSignal | undefined): Promise<Approval> {
+    const approval = await this.get(id, { signal });
+    if (approval.pending) throw new ApprovalTimeout(id, 0);
+    return approval;
+  }
+
+  /**
+   * One long-poll, then the next until the approval is decided or `deadline` passes. The deadline ends
+   * whatever is in flight (a long-poll, a retry's backoff) without a timer of its own. Callbacks rather
+   * than an async loop: a wait held for minutes, thousands at once, keeps no suspended frame.
+   */
+  #poll(id: string, timeout: number, deadline: number, cancellation: Cancellation | undefined, resolve: (approval: Approval) => void, reject: (error: unknown) => void): void {
+    const fail = (error: unknown) => {
       cancellation?.dispose();
-    }
+      reject(error instanceof DeadlineReached ? new ApprovalTimeout(id, timeout) : error);
+    };
+    const seconds = Math.min(MAX_WAIT_SECONDS, (deadline - Date.now()) / 1000);
+    const request = wire.wait(id, seconds);
+    const attemptTimeout = Math.ceil(Math.max(1, seconds)) * 1000 + LONG_POLL_GRACE_MS;
+    this.#transport.request(request, { cancellation, deadline, timeout: attemptTimeout, approvalId: id }, (error, body) => {
+      if (error) return fail(error);
+      let approval: Approval;
+      try {
+        approval = this.toApproval(body, id);
+      } catch (parseError) {
+        return fail(parseError);
+      }
+      if (!approval.pending) {
+        cancellation?.dispose();
+        return resolve(approval);
+      }
+      if (Date.now() >= deadline) return fail(new ApprovalTimeout(id, timeout));
+      this.#poll(id, timeout, deadline, cancellation, resolve, reject);
+    });
   }
 
   #send(request: WireRequest, signal: AbortSignal | undefined, approvalId?: string): Promise<unknown> {

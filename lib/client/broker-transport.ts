@@ -30,6 +30,9 @@ interface BrokerResponse {
   text: string;
 }
 
+/** How BrokerTransport.request() reports: an error, or the parsed body. */
+export type Done = (error: Error | undefined, body?: unknown) => void;
+
 /** send() ran into SendOptions.deadline; the caller turns it into its own timeout error. */
 export class DeadlineReached extends Error {}
 
@@ -78,7 +81,15 @@ export class BrokerTransport {
   }
 
   send(request: WireRequest, options: SendOptions = {}): Promise<unknown> {
-    return new Promise((resolve, reject) => this.#attempt(request, options, 1, resolve, reject));
+    return new Promise((resolve, reject) => this.request(request, options, (error, body) => (error ? reject(error) : resolve(body))));
+  }
+
+  /**
+   * send() without a promise, for callers that keep thousands of requests in flight at once (long-polls):
+   * calls `done` exactly once, with the error or with the parsed body.
+   */
+  request(request: WireRequest, options: SendOptions, done: Done): void {
+    this.#attempt(request, options, 1, done);
   }
 
   /** Frees pooled sockets and ends every request still in flight, so a closing app leaves no handles behind. */
@@ -99,12 +110,12 @@ export class BrokerTransport {
    * Callbacks rather than an async loop: a long-poll held for minutes, thousands at once, then costs no
    * suspended frame and no promise per layer, and its answer reaches the caller a few microtask hops sooner.
    */
-  #attempt(request: WireRequest, options: SendOptions, attempt: number, resolve: (body: unknown) => void, reject: (error: unknown) => void): void {
+  #attempt(request: WireRequest, options: SendOptions, attempt: number, done: Done): void {
     try {
       this.#throwIfCancelled(options);
       if (options.deadline !== undefined && Date.now() >= options.deadline) throw new DeadlineReached();
     } catch (error) {
-      reject(error);
+      done(error as Error);
       return;
     }
     this.#exchange(request, options, options.timeout ?? this.#options.requestTimeout, (failure, response) => {
@@ -121,7 +132,7 @@ export class BrokerTransport {
           const body = parseBody(response!);
           if (response!.status >= 200 && response!.status < 300) {
             if (body === undefined) throw new BrokerProtocolError(`Broker answered HTTP ${response!.status} without a JSON body`);
-            resolve(body);
+            done(undefined, body);
             return;
           }
           const error = wire.errorFor(response!.status, body, options.approvalId);
@@ -134,9 +145,9 @@ export class BrokerTransport {
         if (attempt > retry.retries) throw new BrokerUnavailableError(attempt, lastFailure, lastStatus);
         const delay = Math.max(backoffDelay(attempt, retry), retryAfter ?? 0);
         if (delay > retry.maxRetryAfter) throw new BrokerUnavailableError(attempt, `${lastFailure}; Retry-After too long`, lastStatus);
-        this.#backoff(delay, options, () => this.#attempt(request, options, attempt + 1, resolve, reject), reject);
+        this.#backoff(delay, options, () => this.#attempt(request, options, attempt + 1, done), done);
       } catch (error) {
-        reject(error);
+        done(error as Error);
       }
     });
   }
@@ -145,7 +156,7 @@ export class BrokerTransport {
    * Sleeps before a retry, then calls `next`. Ends early when the caller cancels or the client closes
    * (ApprovalAborted), and at the deadline (DeadlineReached), through `fail`.
    */
-  #backoff(delay: number, options: SendOptions, next: () => void, fail: (error: unknown) => void): void {
+  #backoff(delay: number, options: SendOptions, next: () => void, fail: (error: Error) => void): void {
     const { cancellation, deadline } = options;
     const ms = deadline === undefined ? delay : Math.min(delay, deadline - Date.now());
     const end = () => {
@@ -156,7 +167,7 @@ export class BrokerTransport {
         this.#throwIfCancelled(options);
         if (deadline !== undefined && Date.now() >= deadline) throw new DeadlineReached();
       } catch (error) {
-        fail(error);
+        fail(error as Error);
         return;
       }
       next();
