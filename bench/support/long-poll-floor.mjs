@@ -56,12 +56,15 @@ export class LongPollFloorServer {
     });
   }
 
-  /** Answers one held request with a decided approval; returns the time just before the answer. */
+  /**
+   * Answers one held request with a decided approval; returns the time the decision was taken. Building
+   * the answer counts, as it does for the local broker (timed from before `approve()`).
+   */
   decide(key) {
+    const t0 = performance.now();
     const res = this.held.get(key);
     this.held.delete(key);
     const body = decidedApprovalBody(key);
-    const t0 = performance.now();
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) });
     res.end(body);
     return t0;
