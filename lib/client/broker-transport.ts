@@ -158,24 +158,27 @@ export class BrokerTransport {
    */
   #backoff(delay: number, options: SendOptions, next: () => void, fail: (error: Error) => void): void {
     const { cancellation, deadline } = options;
-    const ms = deadline === undefined ? delay : Math.min(delay, deadline - Date.now());
-    const end = () => {
+    const untilDeadline = deadline === undefined ? Infinity : deadline - Date.now();
+    // Decided now, not by reading the clock on waking: a timer may fire a little before Date.now() says it is due.
+    const endsAtDeadline = untilDeadline <= delay;
+    const end = (timedOut: boolean) => {
       clearTimeout(timer);
-      this.#inFlight.delete(end);
+      this.#inFlight.delete(cancel);
       cancellation?.onCancel(undefined);
       try {
         this.#throwIfCancelled(options);
-        if (deadline !== undefined && Date.now() >= deadline) throw new DeadlineReached();
+        if (timedOut && endsAtDeadline) throw new DeadlineReached();
       } catch (error) {
         fail(error as Error);
         return;
       }
       next();
     };
-    const timer = setTimeout(end, Math.max(0, ms));
-    this.#inFlight.add(end);
-    cancellation?.onCancel(end);
-    if (cancellation?.cancelled || this.#closedReason) end();
+    const cancel = () => end(false);
+    const timer = setTimeout(() => end(true), Math.max(0, Math.min(delay, untilDeadline)));
+    this.#inFlight.add(cancel);
+    cancellation?.onCancel(cancel);
+    if (cancellation?.cancelled || this.#closedReason) cancel();
   }
 
   /**
