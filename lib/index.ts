@@ -17,6 +17,7 @@ export type {
 export { signWebhook, generateWebhookSecret, type SignedWebhookHeaders, type SignWebhookOptions } from './webhooks/sign-webhook.js';
 export type { ApprovalDecisionPayload, WireWebhookPayload } from './webhooks/webhook-payload.js';
 export { verifyWebhook, DEFAULT_WEBHOOK_TOLERANCE_MS, type VerifyWebhookOptions } from './webhooks/verify-webhook.js';
+export { WebhookVerifier, type WebhookVerifierOptions, type WebhookVerifyOptions } from './webhooks/webhook-verifier.js';
 export {
   readWebhookHeaders,
   WEBHOOK_ID_HEADER,

@@ -1,13 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { SesameConfigError } from '../errors.js';
 import { SesameConfig } from '../module/sesame.config.js';
-import { verifyWebhook } from '../webhooks/verify-webhook.js';
 import type { WebhookHeadersInput } from '../webhooks/webhook-headers.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
+import { WebhookVerifier } from '../webhooks/webhook-verifier.js';
 
-/** verifyWebhook() bound to the module's secrets and tolerance: injectable, for guards and custom endpoints. */
+/** A WebhookVerifier for the module's secrets and tolerance: injectable, for guards and custom endpoints. */
 @Injectable()
 export class SesameWebhookVerifier {
+  /** Built on first use: the config is fixed per app, so the secrets are decoded once, not per request. */
+  #verifier: WebhookVerifier | undefined;
+
   constructor(private readonly config: SesameConfig) {}
 
   /** True when at least one webhook secret is configured. */
@@ -24,6 +27,8 @@ export class SesameWebhookVerifier {
       // Typed apart from WebhookVerificationError: a config problem must be a 500, not the sender's 400.
       throw new SesameConfigError('no webhook secret: set webhookSecret or SESAME_WEBHOOK_SECRET');
     }
-    return verifyWebhook(headers, rawBody, this.config.webhookSecrets, { tolerance: this.config.webhookTolerance });
+    // A constructor that throws caches nothing, so a bad secret fails every request alike.
+    this.#verifier ??= new WebhookVerifier(this.config.webhookSecrets, { tolerance: this.config.webhookTolerance });
+    return this.#verifier.verify(headers, rawBody);
   }
 }

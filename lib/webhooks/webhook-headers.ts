@@ -46,6 +46,45 @@ const HAS_WHITESPACE = /\s/;
  * `invalid_timestamp` or `invalid_signature_header`.
  */
 export function readWebhookHeaders(headers: WebhookHeadersInput): WebhookHeaderValues {
+  return readUsualShape(headers) ?? readAnyShape(headers);
+}
+
+/**
+ * The shape nearly every request has (a plain object, each name once, as one plain string, no repeat
+ * joined in), read without the general path's arrays; undefined sends anything else down that path,
+ * which reaches the same result for this shape.
+ */
+function readUsualShape(headers: unknown): WebhookHeaderValues | undefined {
+  if (typeof headers !== 'object' || headers === null || typeof (headers as { get?: unknown }).get === 'function') return undefined;
+  const record = headers as Record<string, unknown>;
+  let id: unknown;
+  let timestamp: unknown;
+  let signature: unknown;
+  for (const name of Object.keys(record)) {
+    const slot = slotOf(name);
+    if (slot === undefined) continue;
+    // A second casing of a name is a repeat: the general path decides whether it conflicts.
+    if (slot === 'id') {
+      if (id !== undefined) return undefined;
+      id = record[name];
+    } else if (slot === 'timestamp') {
+      if (timestamp !== undefined) return undefined;
+      timestamp = record[name];
+    } else {
+      if (signature !== undefined) return undefined;
+      signature = record[name];
+    }
+  }
+  if (!isPlainValue(id) || !isPlainValue(timestamp) || !isPlainValue(signature)) return undefined;
+  if (id.includes(JOINED) || timestamp.includes(JOINED) || HAS_WHITESPACE.test(signature)) return undefined;
+  return { id, timestamp, signatures: [signature] };
+}
+
+function isPlainValue(value: unknown): value is string {
+  return typeof value === 'string' && value !== '';
+}
+
+function readAnyShape(headers: unknown): WebhookHeaderValues {
   const raw = collect(headers);
   const id = strings(raw.id);
   const timestamp = strings(raw.timestamp);
@@ -69,6 +108,30 @@ export function readWebhookHeaders(headers: WebhookHeadersInput): WebhookHeaderV
   };
 }
 
+type Slot = keyof RawHeaders;
+
+/** Which of the three headers `name` is, in any casing; undefined for any other header. */
+function slotOf(name: string): Slot | undefined {
+  const slot = exactSlot(name);
+  if (slot !== undefined) return slot;
+  // Lower-casing only names of the right length keeps the usual dozen other headers cheap.
+  if (name.length !== WEBHOOK_ID_HEADER.length && name.length !== WEBHOOK_SIGNATURE_HEADER.length) return undefined;
+  return exactSlot(name.toLowerCase());
+}
+
+function exactSlot(name: string): Slot | undefined {
+  switch (name) {
+    case WEBHOOK_ID_HEADER:
+      return 'id';
+    case WEBHOOK_TIMESTAMP_HEADER:
+      return 'timestamp';
+    case WEBHOOK_SIGNATURE_HEADER:
+      return 'signature';
+    default:
+      return undefined;
+  }
+}
+
 interface RawHeaders {
   id: unknown[];
   timestamp: unknown[];
@@ -89,17 +152,8 @@ function collect(headers: unknown): RawHeaders {
   // name in one object count as repeats, so a second casing cannot smuggle in a different value.
   const record = headers as Record<string, unknown>;
   for (const name of Object.keys(record)) {
-    switch (name.toLowerCase()) {
-      case WEBHOOK_ID_HEADER:
-        raw.id.push(record[name]);
-        break;
-      case WEBHOOK_TIMESTAMP_HEADER:
-        raw.timestamp.push(record[name]);
-        break;
-      case WEBHOOK_SIGNATURE_HEADER:
-        raw.signature.push(record[name]);
-        break;
-    }
+    const slot = slotOf(name);
+    if (slot !== undefined) raw[slot].push(record[name]);
   }
   return raw;
 }

@@ -1,4 +1,4 @@
-import type { TerminalStatus } from '../errors.js';
+import { WebhookVerificationError, type TerminalStatus } from '../errors.js';
 
 /** The decision webhook body as the broker sends it (protocol v1, snake_case). */
 export interface WireWebhookPayload {
@@ -20,4 +20,60 @@ export interface ApprovalDecisionPayload {
   dedupKey: string | null;
   /** The `webhook-id` header: stable across redeliveries, so usable for de-duplication. */
   webhookId: string;
+}
+
+// decode() without { stream: true } starts from a fresh state, so one shared decoder is safe.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses a verified webhook body into the TypeScript shape, checking every field.
+ * Throws WebhookVerificationError: `invalid_body` (not UTF-8 JSON) or `invalid_payload` (wrong shape).
+ */
+export function parseDecisionPayload(rawBody: string | Uint8Array, webhookId: string): ApprovalDecisionPayload {
+  return toDecisionPayload(parseBody(rawBody), webhookId);
+}
+
+function parseBody(rawBody: string | Uint8Array): unknown {
+  let text: string;
+  if (typeof rawBody === 'string') {
+    text = rawBody;
+  } else {
+    try {
+      text = UTF8.decode(rawBody);
+    } catch {
+      throw new WebhookVerificationError('invalid_body', 'The webhook body is not valid UTF-8');
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new WebhookVerificationError('invalid_body', 'The webhook body is not valid JSON');
+  }
+}
+
+function toDecisionPayload(data: unknown, webhookId: string): ApprovalDecisionPayload {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) invalidPayload('the body is not a JSON object');
+  const record = data as Partial<Record<keyof WireWebhookPayload, unknown>>;
+  // Own properties only: a polluted Object.prototype must not fill in missing fields.
+  const own = (name: keyof WireWebhookPayload): boolean => Object.hasOwn(record, name);
+
+  const approvalId = own('approval_id') ? record.approval_id : undefined;
+  if (typeof approvalId !== 'string' || approvalId === '') invalidPayload('approval_id must be a non-empty string');
+  const action = own('action') ? record.action : undefined;
+  if (typeof action !== 'string') invalidPayload('action must be a string');
+  const status = own('status') ? record.status : undefined;
+  if (status !== 'approved' && status !== 'denied' && status !== 'expired') invalidPayload('status must be approved, denied or expired');
+  const decidedAtText = own('decided_at') ? record.decided_at : undefined;
+  const decidedAt = typeof decidedAtText === 'string' ? new Date(decidedAtText) : undefined;
+  if (!decidedAt || Number.isNaN(decidedAt.getTime())) invalidPayload('decided_at must be a date string');
+  const requesterLabel = (own('requester_label') ? record.requester_label : undefined) ?? null;
+  if (requesterLabel !== null && typeof requesterLabel !== 'string') invalidPayload('requester_label must be a string or null');
+  const dedupKey = (own('dedup_key') ? record.dedup_key : undefined) ?? null;
+  if (dedupKey !== null && typeof dedupKey !== 'string') invalidPayload('dedup_key must be a string or null');
+
+  return { approvalId, action, status, decidedAt, requesterLabel, dedupKey, webhookId };
+}
+
+function invalidPayload(problem: string): never {
+  throw new WebhookVerificationError('invalid_payload', `Invalid webhook payload: ${problem}`);
 }

@@ -50,6 +50,37 @@ describe('readWebhookHeaders', () => {
   });
 });
 
+describe('readWebhookHeaders: the usual shape and its neighbours', () => {
+  // Plain objects with each name once as a plain string take a shortcut; these sit just outside it.
+  it('reads the usual shape, ignoring the other headers Node adds', () => {
+    const headers = { host: '127.0.0.1', 'user-agent': 'broker', connection: 'keep-alive', 'content-type': 'application/json', ...signed };
+    expect(readWebhookHeaders(headers)).toEqual({ id: WEBHOOK_ID, timestamp: TS, signatures: [GOOD] });
+  });
+
+  it('lets a second casing with a value fill in for an undefined or null first one', () => {
+    expect(readWebhookHeaders({ ...signed, 'webhook-id': undefined, 'Webhook-Id': WEBHOOK_ID }).id).toBe(WEBHOOK_ID);
+    expect(readWebhookHeaders({ ...signed, 'webhook-id': null, 'WEBHOOK-ID': WEBHOOK_ID } as never).id).toBe(WEBHOOK_ID);
+  });
+
+  it('splits a single signature value on any whitespace, Unicode spaces included', () => {
+    expect(readWebhookHeaders({ ...signed, 'webhook-signature': `${BAD}\t${GOOD}` }).signatures).toEqual([BAD, GOOD]);
+    expect(readWebhookHeaders({ ...signed, 'webhook-signature': `${BAD}\u00a0${GOOD}` }).signatures).toEqual([BAD, GOOD]);
+    expect(readWebhookHeaders({ ...signed, 'webhook-signature': `${GOOD}\u2028` }).signatures).toEqual([GOOD]);
+  });
+
+  it('does not read header names inherited from the prototype', () => {
+    const headers = Object.assign(Object.create({ 'webhook-id': 'msg_inherited' }) as Record<string, string>, {
+      'webhook-timestamp': TS,
+      'webhook-signature': GOOD,
+    });
+    expect(expectVerificationError(() => readWebhookHeaders(headers), 'missing_header').message).toContain('webhook-id');
+  });
+
+  it('reads a `get` property that is not a function as an ordinary header', () => {
+    expect(readWebhookHeaders({ ...signed, get: 'x' } as never)).toEqual({ id: WEBHOOK_ID, timestamp: TS, signatures: [GOOD] });
+  });
+});
+
 describe('verifyWebhook: header name case', () => {
   it.each([
     ['Title-Case', { 'Webhook-Id': WEBHOOK_ID, 'Webhook-Timestamp': TS, 'Webhook-Signature': GOOD }],
