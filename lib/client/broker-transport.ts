@@ -62,7 +62,12 @@ export class BrokerTransport {
    */
   readonly #target: { host: string; port: string | undefined };
   readonly #basePath: string;
-  readonly #headers: Readonly<Record<string, string>>;
+  /**
+   * Every header of a GET, as one flat [name, value, ...] list. Given as an array, node:http writes the
+   * header block straight from it instead of keeping a header map and a [name, value] pair per header
+   * on each request for as long as the request is held.
+   */
+  readonly #headers: readonly string[];
   readonly #agent: http.Agent;
   readonly #request: typeof http.request;
   /** Ends each request and backoff still in progress; close() calls them all, so a closed app keeps no handle. */
@@ -74,7 +79,8 @@ export class BrokerTransport {
     const base = new URL(options.baseUrl.replace(/\/+$/, ''));
     this.#target = { host: base.hostname.replace(/^\[|\]$/g, ''), port: base.port || undefined };
     this.#basePath = base.pathname.replace(/\/+$/, '');
-    this.#headers = Object.freeze(wire.headers(options.apiKey, options.userAgent));
+    // With the headers given as a list node:http adds no Host of its own; URL.host is what it would send.
+    this.#headers = Object.freeze(['host', base.host, ...Object.entries(wire.headers(options.apiKey, options.userAgent)).flat()]);
     const secure = base.protocol === 'https:';
     this.#agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     this.#request = secure ? https.request : http.request;
@@ -198,11 +204,14 @@ export class BrokerTransport {
       ...this.#target,
       path: this.#basePath + request.path,
       ...(request.method !== 'GET' && { method: request.method }),
+      ...(payload === undefined && { headers: this.#headers as string[] }),
       agent: this.#agent,
     });
-    // Set one by one rather than as an option: see #target.
-    for (const name in this.#headers) req.setHeader(name, this.#headers[name]);
     if (payload !== undefined) {
+      // A request with a body is short-lived, and the socket it opens keeps a copy of its options: one
+      // more key there (headers, on top of method) doubles that copy, so its headers are set one by one.
+      const headers = this.#headers;
+      for (let i = 0; i < headers.length; i += 2) req.setHeader(headers[i], headers[i + 1]);
       req.setHeader('content-type', 'application/json');
       req.setHeader('content-length', Buffer.byteLength(payload));
     }

@@ -43,6 +43,25 @@ describe('SesameClient against a misbehaving broker', () => {
     expect(new Set(keys).size).toBe(1);
   });
 
+  it('sends the same headers on a read and a trigger, and a body length that matches the body', async () => {
+    server.script({ status: 200, body: wireApproval() }, { status: 201, body: wireApproval() });
+    await client.approvals.get('apr_scripted');
+    await trigger();
+    const [read, write] = server.requests;
+    const common = {
+      host: new URL(server.url).host,
+      authorization: `Bearer ${API_KEY}`,
+      'user-agent': `nestjs-sesame/${SESAME_PACKAGE_VERSION}`,
+      accept: 'application/json',
+      connection: 'keep-alive',
+    };
+    expect(read).toMatchObject({ method: 'GET', url: '/v1/approvals/apr_scripted', headers: common });
+    expect(read.headers['content-type']).toBeUndefined();
+    expect(write).toMatchObject({ method: 'POST', url: '/v1/approvals', headers: { ...common, 'content-type': 'application/json' } });
+    expect(Number(write.headers['content-length'])).toBe(Buffer.byteLength(write.body));
+    expect(JSON.parse(write.body)).toMatchObject({ action: 'payments.refund', summary: 'Refund $42.00' });
+  });
+
   it('retries a dropped connection, then succeeds', async () => {
     server.script({ drop: true }, { status: 200, body: wireApproval({ status: 'approved', decided_at: '2026-11-24T08:01:00.000Z' }) });
     const approval = await client.approvals.get('apr_scripted');
