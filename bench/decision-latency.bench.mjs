@@ -10,7 +10,8 @@
  * reported too, as the lowest bound no promise-returning client can reach.
  *
  * Each sample decides one random pending call, waits for its body to start, then starts a
- * replacement call so the number pending stays put.
+ * replacement call so the number pending stays put. Both sides hold their N calls at once and take
+ * their samples in turn, so both are measured under the same conditions.
  */
 import { performance } from 'node:perf_hooks';
 import { LocalBroker } from '../dist/esm/testing/index.js';
@@ -19,9 +20,9 @@ import { createGatedContext } from './support/gated-nest-app.mjs';
 import { LongPollFloorClient, LongPollFloorServer } from './support/long-poll-floor.mjs';
 import { median, round, summarize } from './support/stats.mjs';
 
-const { runs, quick, out } = benchArgs({ runs: 3 });
+const { runs, quick, out } = benchArgs({ runs: 5 });
 const PENDING = [1, 100, 1000];
-const SAMPLES = quick ? 30 : 300;
+const SAMPLES = quick ? 30 : 400;
 const WARMUP = quick ? 20 : 300;
 
 /** The gated path: trigger + long-poll through SesameClient, ApprovalGate, the method wrapper. */
@@ -92,27 +93,31 @@ async function floorHarness(callback) {
   };
 }
 
-/** Brings the harness to exactly `pending` held calls, then takes `samples` measurements. */
-async function measure(harness, pending, samples, live) {
+/** Brings the harness to exactly `pending` held calls. */
+async function settle(harness, pending, live) {
   while (live.length > pending) await harness.decide(live.splice(Math.floor(Math.random() * live.length), 1)[0]);
   while (live.length < pending) live.push(harness.start());
   await harness.held(pending);
-  const latencies = [];
-  for (let i = 0; i < samples; i++) {
-    const [key] = live.splice(Math.floor(Math.random() * live.length), 1);
-    latencies.push(await harness.decide(key));
-    live.push(harness.start());
-    await harness.held(pending);
-  }
-  return latencies;
 }
 
-/** The floor's `'end'`-callback latencies of the measurement in progress. */
+/** Decides one random held call, returns its latency, and starts a replacement so `pending` stays put. */
+async function sample(harness, pending, live) {
+  const [key] = live.splice(Math.floor(Math.random() * live.length), 1);
+  const latency = await harness.decide(key);
+  live.push(harness.start());
+  await harness.held(pending);
+  return latency;
+}
+
+/** The floor's `'end'`-callback latencies, in the order taken. */
 const floorCallback = { latencies: [] };
 const harnesses = [await floorHarness(floorCallback), await gatedHarness()];
 const live = new Map(harnesses.map((h) => [h.name, []]));
 progress(`warm-up: ${WARMUP} decisions each`);
-for (const harness of harnesses) await measure(harness, 1, WARMUP, live.get(harness.name));
+for (const harness of harnesses) {
+  await settle(harness, 1, live.get(harness.name));
+  for (let i = 0; i < WARMUP; i++) await sample(harness, 1, live.get(harness.name));
+}
 
 const samples = new Map(); // `${name}:${pending}` -> { runs: [summary], all: [] }
 function record(key, latencies) {
@@ -123,15 +128,20 @@ function record(key, latencies) {
   return entry;
 }
 for (let run = 1; run <= runs; run++) {
-  // Alternate which side goes first, so neither always runs on a warmer (or more fragmented) heap.
-  const order = run % 2 === 1 ? harnesses : [...harnesses].reverse();
   for (const pending of PENDING) {
-    for (const harness of order) {
-      floorCallback.latencies = [];
-      const latencies = await measure(harness, pending, SAMPLES, live.get(harness.name));
-      const entry = record(`${harness.name}:${pending}`, latencies);
-      if (harness.name === 'floor') record(`floor-callback:${pending}`, floorCallback.latencies);
-      const s = entry.runs.at(-1);
+    for (const harness of harnesses) await settle(harness, pending, live.get(harness.name));
+    // Samples alternate between the two sides (first one, then the other), so a machine that slows
+    // down or speeds up mid-run (a shared VM does) weighs on both alike.
+    const latencies = new Map(harnesses.map((h) => [h.name, []]));
+    floorCallback.latencies = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      for (const harness of i % 2 === 0 ? harnesses : [...harnesses].reverse()) {
+        latencies.get(harness.name).push(await sample(harness, pending, live.get(harness.name)));
+      }
+    }
+    record(`floor-callback:${pending}`, floorCallback.latencies);
+    for (const harness of harnesses) {
+      const s = record(`${harness.name}:${pending}`, latencies.get(harness.name)).runs.at(-1);
       progress(`run ${run}/${runs} ${harness.name.padEnd(5)} pending=${String(pending).padStart(4)}: median ${round(s.median)} ms, p99 ${round(s.p99)} ms`);
     }
   }
@@ -164,6 +174,7 @@ writeResult(out, {
   title: 'Decision-to-resume latency',
   description:
     'Time from the decision being taken (answer built and written included) to the gated provider method starting (SesameClient long-poll, ApprovalGate, method wrapper), with N approvals pending at once. ' +
+    'Both sides hold their N calls at the same time in one process and take their samples in turn, so a machine that changes speed mid-run weighs on both alike. ' +
     "Floor: a bare node:http long-poll on the same loopback, same process, timed to its awaiting caller resuming (the gated method, like any promise-based API's caller, runs after an await); " +
     "the bare client's own 'end' callback, which runs before Node finishes the response and before any promise can settle, is shown as the callback bound.",
   targets: 'p50 within 1.5x of the floor; p99 under 10 ms at 1,000 pending',
