@@ -96,13 +96,15 @@ for (let run = 1; run <= runs; run++) {
     const names = Object.keys(implementations);
     // Rotate the order every run: no implementation always follows the same neighbour.
     const order = names.map((_, i) => names[(i + run) % names.length]);
+    // Batches taken in turn (one of each, then again), not one implementation's batches in a block: a
+    // shared VM that changes speed for a second then slows every implementation alike.
+    const samples = new Map(order.map((name) => [name, []]));
+    for (let b = 0; b < BATCHES; b++) for (const name of order) samples.get(name).push(batch(implementations[name], c.input));
     for (const name of order) {
-      const samples = [];
-      for (let b = 0; b < BATCHES; b++) samples.push(batch(implementations[name], c.input));
       const key = `${c.size}:${c.encoding}:${name}`;
       const entry = results.get(key) ?? { perRun: [], all: [] };
-      entry.perRun.push(median(samples));
-      entry.all.push(...samples);
+      entry.perRun.push(median(samples.get(name)));
+      entry.all.push(...samples.get(name));
       results.set(key, entry);
     }
     progress(`run ${run}/${runs} ${c.size / 1024} KiB ${c.encoding}: ${order.map((n) => `${n} ${Math.round(results.get(`${c.size}:${c.encoding}:${n}`).perRun.at(-1))}/s`).join(', ')}`);
