@@ -12,36 +12,38 @@ function machineLine(result) {
   return `_${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.platform}; ${result.runs} runs; measured ${result.measuredAt.slice(0, 16).replace('T', ' ')} UTC._`;
 }
 
-function decisionLatency(r) {
-  const rows = r.cases.map(
-    (c) =>
-      `| ${int(c.pending)} | ${fmt(c.value.median)} | ${fmt(c.value.p99)} | ${fmt(c.baseline.median)} | ${fmt(c.baseline.p99)} | ${ratio(c.ratio.median)} | ${ratio(c.ratio.p99)} | ${fmt(c.callbackFloor.median)} (${ratio(c.ratioToCallbackFloor.median)}) | ${c.perRun.map((p) => fmt(p.median)).join(' / ')} |`,
-  );
+/**
+ * A result's section: title, description, target (when it has one), its table, the machine.
+ * `align` has one letter per column: l (text) or r (figures).
+ */
+function section(r, header, align, rows) {
   return [
     `### ${r.title}`,
     '',
     r.description,
-    `Target: ${r.targets}.`,
+    ...(r.targets ? [`Target: ${r.targets}.`] : []),
     '',
-    '| pending | gated median (ms) | gated p99 (ms) | floor median (ms) | floor p99 (ms) | ratio median | ratio p99 | callback bound median (ms) (gated / it) | gated median per run (ms) |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    `| ${header.join(' | ')} |`,
+    `| ${[...align].map((a) => (a === 'r' ? '---:' : '---')).join(' | ')} |`,
     ...rows,
     '',
     machineLine(r),
   ];
 }
 
+function decisionLatency(r) {
+  const rows = r.cases.map(
+    (c) =>
+      `| ${int(c.pending)} | ${fmt(c.value.median)} | ${fmt(c.value.p99)} | ${fmt(c.baseline.median)} | ${fmt(c.baseline.p99)} | ${ratio(c.ratio.median)} | ${ratio(c.ratio.p99)} | ${fmt(c.callbackFloor.median)} (${ratio(c.ratioToCallbackFloor.median)}) | ${c.perRun.map((p) => fmt(p.median)).join(' / ')} |`,
+  );
+  const header = ['pending', 'gated median (ms)', 'gated p99 (ms)', 'floor median (ms)', 'floor p99 (ms)', 'ratio median', 'ratio p99', 'callback bound median (ms) (gated / it)', 'gated median per run (ms)'];
+  return section(r, header, 'rrrrrrrrl', rows);
+}
+
 function manyWaiters(r) {
   const g = r.value;
   const f = r.baseline;
-  return [
-    `### ${r.title}`,
-    '',
-    r.description,
-    `Target: ${r.targets}.`,
-    '',
-    '| | gated calls | bare node:http long-polls | ratio |',
-    '| --- | ---: | ---: | ---: |',
+  return section(r, ['', 'gated calls', 'bare node:http long-polls', 'ratio'], 'lrrr', [
     `| RSS growth (MiB, median) | ${fmt(g.rssGrowthMiB, 1)} | ${fmt(f.rssGrowthMiB, 1)} | ${ratio(r.ratio.rssGrowth)} |`,
     `| heap growth (MiB, median) | ${fmt(g.heapGrowthMiB, 1)} | ${fmt(f.heapGrowthMiB, 1)} | ${ratio(r.ratio.heapGrowth)} |`,
     `| heap per waiter (bytes) | ${int(g.heapBytesPerWaiter)} | ${int(f.heapBytesPerWaiter)} | |`,
@@ -49,9 +51,7 @@ function manyWaiters(r) {
     `| all resolved after the decisions (ms, median / worst run) | ${fmt(g.resolveAllMs, 1)} / ${fmt(g.resolveAllMsMax, 1)} | ${fmt(f.resolveAllMs, 1)} / ${fmt(f.resolveAllMsMax, 1)} | ${ratio(r.ratio.resolveAll)} |`,
     `| broker time to record all decisions (ms) | ${fmt(g.brokerDecideMs, 1)} | ${fmt(f.brokerDecideMs, 1)} | |`,
     `| time until all ${int(r.count)} were held (ms) | ${fmt(g.allHeldMs, 1)} | ${fmt(f.allHeldMs, 1)} | |`,
-    '',
-    machineLine(r),
-  ];
+  ]);
 }
 
 function webhookVerify(r) {
@@ -61,18 +61,7 @@ function webhookVerify(r) {
       (i) => `| ${c.name} | ${i.name} | ${int(i.median)} | ${int(i.p99)} | ${fmt(i.usPerOp, 2)} | ${ratio(i.ratioToFloor)} |`,
     ),
   );
-  return [
-    `### ${r.title}`,
-    '',
-    r.description,
-    `Target: ${r.targets}.`,
-    '',
-    '| body | implementation | ops/s (median) | ops/s (p99) | µs/op (median) | / floor |',
-    '| --- | --- | ---: | ---: | ---: | ---: |',
-    ...rows,
-    '',
-    machineLine(r),
-  ];
+  return section(r, ['body', 'implementation', 'ops/s (median)', 'ops/s (p99)', 'µs/op (median)', '/ floor'], 'llrrrr', rows);
 }
 
 function gatedRoute(r) {
@@ -80,17 +69,7 @@ function gatedRoute(r) {
     (c) =>
       `| ${c.name} | ${int(c.value.rps)} | ${fmt(c.value.p50)} / ${fmt(c.value.p99)} | ${int(c.baseline.rps)} | ${fmt(c.baseline.p50)} / ${fmt(c.baseline.p99)} | ${ratio(c.ratio.rps)} |`,
   );
-  return [
-    `### ${r.title}`,
-    '',
-    r.description,
-    '',
-    '| comparison | req/s | latency p50 / p99 (ms) | baseline req/s | baseline p50 / p99 (ms) | req/s ratio |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...rows,
-    '',
-    machineLine(r),
-  ];
+  return section(r, ['comparison', 'req/s', 'latency p50 / p99 (ms)', 'baseline req/s', 'baseline p50 / p99 (ms)', 'req/s ratio'], 'lrrrrr', rows);
 }
 
 const RENDERERS = {

@@ -7,6 +7,8 @@ import {
   NOW_SECONDS,
   PAYLOAD,
   WEBHOOK_ID,
+  EXPECTED_PAYLOAD,
+  at,
   assertNoLeak,
   expectVerificationError,
   newSecret,
@@ -15,18 +17,7 @@ import {
 
 const SECRET = newSecret();
 const OTHER_SECRET = newSecret();
-const at = (offsetSeconds: number) => new Date(NOW.getTime() + offsetSeconds * 1000);
 
-/** What a verified BODY must come back as. */
-const EXPECTED = {
-  approvalId: 'apr_123',
-  action: 'deploy.production',
-  status: 'approved',
-  decidedAt: new Date('2024-05-01T11:59:30.000Z'),
-  requesterLabel: 'ci-bot',
-  dedupKey: 'deploy-42',
-  webhookId: WEBHOOK_ID,
-};
 
 /** Signs `ts` exactly as given (signWebhook only takes a Date), the way the spec defines the signed content. */
 function signRaw(secret: string, id: string, ts: string, body: string): string {
@@ -37,24 +28,24 @@ function signRaw(secret: string, id: string, ts: string, body: string): string {
 describe('verifyWebhook: valid webhooks', () => {
   it('accepts a string body and returns the camelCase payload', () => {
     const result = verifyWebhook(sign(BODY, SECRET), BODY, SECRET, { now: NOW });
-    expect(result).toEqual(EXPECTED);
+    expect(result).toEqual(EXPECTED_PAYLOAD);
     expect(result.decidedAt).toBeInstanceOf(Date);
   });
 
   it('accepts a Buffer body', () => {
     const body = Buffer.from(BODY);
-    expect(verifyWebhook(sign(body, SECRET), body, SECRET, { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(sign(body, SECRET), body, SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('accepts a plain Uint8Array body', () => {
     const body = new Uint8Array(Buffer.from(BODY));
-    expect(verifyWebhook(sign(BODY, SECRET), body, SECRET, { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(sign(BODY, SECRET), body, SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('hashes exactly the bytes of a Buffer view, not its whole backing store', () => {
     const padded = Buffer.from(`xxxx${BODY}yyyy`);
     const view = padded.subarray(4, 4 + Buffer.byteLength(BODY));
-    expect(verifyWebhook(sign(BODY, SECRET), view, SECRET, { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(sign(BODY, SECRET), view, SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('accepts non-ASCII UTF-8 content, signed as a string and verified as bytes', () => {
@@ -64,7 +55,7 @@ describe('verifyWebhook: valid webhooks', () => {
   });
 
   it('accepts `now` as epoch milliseconds', () => {
-    expect(verifyWebhook(sign(BODY, SECRET), BODY, SECRET, { now: NOW.getTime() })).toEqual(EXPECTED);
+    expect(verifyWebhook(sign(BODY, SECRET), BODY, SECRET, { now: NOW.getTime() })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('uses the real clock when `now` is not given', () => {
@@ -73,13 +64,13 @@ describe('verifyWebhook: valid webhooks', () => {
   });
 
   it('accepts a secret given as a one-element list', () => {
-    expect(verifyWebhook(sign(BODY, SECRET), BODY, [SECRET], { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(sign(BODY, SECRET), BODY, [SECRET], { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('verifies the timestamp header text as received (leading zero kept in the signed content)', () => {
     const ts = `0${NOW_SECONDS}`;
     const headers = { 'webhook-id': WEBHOOK_ID, 'webhook-timestamp': ts, 'webhook-signature': signRaw(SECRET, WEBHOOK_ID, ts, BODY) };
-    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 });
 
@@ -157,19 +148,19 @@ describe('verifyWebhook: several signatures and secret rotation', () => {
     const good = sign(BODY, SECRET)['webhook-signature'];
     const bad = sign(BODY, OTHER_SECRET)['webhook-signature'];
     const headers = { ...sign(BODY, SECRET), 'webhook-signature': `${bad} ${good} ${bad}` };
-    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('passes when the second secret of the list matches', () => {
-    expect(verifyWebhook(sign(BODY, SECRET), BODY, [OTHER_SECRET, SECRET], { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(sign(BODY, SECRET), BODY, [OTHER_SECRET, SECRET], { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('passes when the signer signs with two secrets and the receiver knows either one', () => {
     const headers = sign(BODY, [OTHER_SECRET, SECRET]);
     expect(headers['webhook-signature'].split(' ')).toHaveLength(2);
-    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED);
-    expect(verifyWebhook(headers, BODY, OTHER_SECRET, { now: NOW })).toEqual(EXPECTED);
-    expect(verifyWebhook(headers, BODY, [newSecret(), OTHER_SECRET], { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
+    expect(verifyWebhook(headers, BODY, OTHER_SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
+    expect(verifyWebhook(headers, BODY, [newSecret(), OTHER_SECRET], { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('rejects when no entry matches any of several secrets', () => {
@@ -184,13 +175,13 @@ describe('verifyWebhook: several signatures and secret rotation', () => {
       ...sign(BODY, SECRET),
       'webhook-signature': `v1a,${digest} v2,${digest} garbage v1,@@@@ v1, ${good}`,
     };
-    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('tolerates extra whitespace around and between entries', () => {
     const good = sign(BODY, SECRET)['webhook-signature'];
     const headers = { ...sign(BODY, SECRET), 'webhook-signature': `  v1a,AAAA   \t ${good}  ` };
-    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED);
+    expect(verifyWebhook(headers, BODY, SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 });
 
@@ -274,7 +265,7 @@ describe('verifyWebhook: timestamp tolerance', () => {
 
   it('accepts a webhook exactly at, and just inside, the tolerance on both sides', () => {
     for (const offset of [-tolerance, -tolerance + 1, tolerance - 1, tolerance]) {
-      expect(verifyWebhook(sign(BODY, SECRET, { timestamp: at(offset) }), BODY, SECRET, { now: NOW })).toEqual(EXPECTED);
+      expect(verifyWebhook(sign(BODY, SECRET, { timestamp: at(offset) }), BODY, SECRET, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
     }
   });
 
@@ -298,17 +289,17 @@ describe('verifyWebhook: timestamp tolerance', () => {
 
   it('honours a custom tolerance', () => {
     const options = { now: NOW, tolerance: 10_000 };
-    expect(verifyWebhook(sign(BODY, SECRET, { timestamp: at(-10) }), BODY, SECRET, options)).toEqual(EXPECTED);
-    expect(verifyWebhook(sign(BODY, SECRET, { timestamp: at(10) }), BODY, SECRET, options)).toEqual(EXPECTED);
+    expect(verifyWebhook(sign(BODY, SECRET, { timestamp: at(-10) }), BODY, SECRET, options)).toEqual(EXPECTED_PAYLOAD);
+    expect(verifyWebhook(sign(BODY, SECRET, { timestamp: at(10) }), BODY, SECRET, options)).toEqual(EXPECTED_PAYLOAD);
     expectVerificationError(() => verifyWebhook(sign(BODY, SECRET, { timestamp: at(-11) }), BODY, SECRET, options), 'timestamp_too_old');
     expectVerificationError(() => verifyWebhook(sign(BODY, SECRET, { timestamp: at(11) }), BODY, SECRET, options), 'timestamp_too_new');
     // A wider tolerance accepts what the default refuses.
     const old = sign(BODY, SECRET, { timestamp: at(-3600) });
-    expect(verifyWebhook(old, BODY, SECRET, { now: NOW, tolerance: 3_600_000 })).toEqual(EXPECTED);
+    expect(verifyWebhook(old, BODY, SECRET, { now: NOW, tolerance: 3_600_000 })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('with a zero tolerance accepts only the current second', () => {
-    expect(verifyWebhook(sign(BODY, SECRET), BODY, SECRET, { now: NOW, tolerance: 0 })).toEqual(EXPECTED);
+    expect(verifyWebhook(sign(BODY, SECRET), BODY, SECRET, { now: NOW, tolerance: 0 })).toEqual(EXPECTED_PAYLOAD);
     expectVerificationError(() => verifyWebhook(sign(BODY, SECRET, { timestamp: at(-1) }), BODY, SECRET, { now: NOW, tolerance: 0 }), 'timestamp_too_old');
   });
 
@@ -400,7 +391,7 @@ describe('verifyWebhook: payload shape', () => {
     const copy: Record<string, unknown> = { ...PAYLOAD };
     delete copy.requester_label;
     delete copy.dedup_key;
-    expect(verify(JSON.stringify(copy))).toEqual({ ...EXPECTED, requesterLabel: null, dedupKey: null });
+    expect(verify(JSON.stringify(copy))).toEqual({ ...EXPECTED_PAYLOAD, requesterLabel: null, dedupKey: null });
   });
 
   it('reads own fields only, so a polluted Object.prototype cannot fill in missing ones', () => {
@@ -416,7 +407,7 @@ describe('verifyWebhook: payload shape', () => {
   });
 
   it('keeps explicit nulls as null', () => {
-    expect(verify(bodyWith({ requester_label: null, dedup_key: null }))).toEqual({ ...EXPECTED, requesterLabel: null, dedupKey: null });
+    expect(verify(bodyWith({ requester_label: null, dedup_key: null }))).toEqual({ ...EXPECTED_PAYLOAD, requesterLabel: null, dedupKey: null });
   });
 
   it.each(['denied', 'expired'] as const)('accepts status %s', (status) => {
@@ -424,7 +415,7 @@ describe('verifyWebhook: payload shape', () => {
   });
 
   it('accepts an empty action and ignores unknown fields (forward compatible)', () => {
-    expect(verify(bodyWith({ action: '', comment: 'lgtm', extra: { nested: true } }))).toEqual({ ...EXPECTED, action: '' });
+    expect(verify(bodyWith({ action: '', comment: 'lgtm', extra: { nested: true } }))).toEqual({ ...EXPECTED_PAYLOAD, action: '' });
   });
 
   it('returns exactly the documented keys', () => {

@@ -16,6 +16,20 @@ export const PAYLOAD = {
 } as const;
 export const BODY = JSON.stringify(PAYLOAD);
 
+/** What verifying BODY must return. */
+export const EXPECTED_PAYLOAD = {
+  approvalId: 'apr_123',
+  action: 'deploy.production',
+  status: 'approved',
+  decidedAt: new Date('2024-05-01T11:59:30.000Z'),
+  requesterLabel: 'ci-bot',
+  dedupKey: 'deploy-42',
+  webhookId: WEBHOOK_ID,
+};
+
+/** NOW shifted by a number of seconds. */
+export const at = (offsetSeconds: number): Date => new Date(NOW.getTime() + offsetSeconds * 1000);
+
 // Everything an error message must never contain: secrets (whole and their base64) and valid signatures.
 const sensitive = new Set<string>();
 

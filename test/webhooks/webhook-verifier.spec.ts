@@ -1,21 +1,11 @@
 import { inspect } from 'node:util';
 import { verifyWebhook } from '../../lib/webhooks/verify-webhook.js';
 import { DEFAULT_WEBHOOK_TOLERANCE_MS, WebhookVerifier } from '../../lib/webhooks/webhook-verifier.js';
-import { BODY, NOW, NOW_SECONDS, PAYLOAD, WEBHOOK_ID, expectVerificationError, newSecret, sign } from './webhook-test-kit.js';
+import { BODY, EXPECTED_PAYLOAD, NOW, NOW_SECONDS, PAYLOAD, at, expectVerificationError, newSecret, sign } from './webhook-test-kit.js';
 
 const SECRET = newSecret();
 const OTHER_SECRET = newSecret();
-const at = (offsetSeconds: number) => new Date(NOW.getTime() + offsetSeconds * 1000);
 
-const EXPECTED = {
-  approvalId: 'apr_123',
-  action: 'deploy.production',
-  status: 'approved',
-  decidedAt: new Date('2024-05-01T11:59:30.000Z'),
-  requesterLabel: 'ci-bot',
-  dedupKey: 'deploy-42',
-  webhookId: WEBHOOK_ID,
-};
 
 describe('WebhookVerifier: construction', () => {
   it.each([
@@ -63,7 +53,7 @@ describe('WebhookVerifier: construction', () => {
     const verifier = new WebhookVerifier(secrets);
     secrets[0] = SECRET;
     secrets.push(SECRET);
-    expect(verifier.verify(sign(BODY, OTHER_SECRET), BODY, { now: NOW })).toEqual(EXPECTED);
+    expect(verifier.verify(sign(BODY, OTHER_SECRET), BODY, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
     expectVerificationError(() => verifier.verify(sign(BODY, SECRET), BODY, { now: NOW }), 'signature_mismatch');
   });
 });
@@ -79,7 +69,7 @@ describe('WebhookVerifier: verify', () => {
   ])('returns what verifyWebhook returns for %s', (_label, body) => {
     const headers = sign(BODY, SECRET);
     const result = verifier.verify(headers, body, { now: NOW });
-    expect(result).toEqual(EXPECTED);
+    expect(result).toEqual(EXPECTED_PAYLOAD);
     expect(result.decidedAt).toBeInstanceOf(Date);
     expect(result).toEqual(verifyWebhook(headers, body, SECRET, { now: NOW }));
   });
@@ -88,7 +78,7 @@ describe('WebhookVerifier: verify', () => {
     for (let i = 0; i < 20; i++) {
       const body = JSON.stringify({ ...PAYLOAD, approval_id: `apr_${i}` });
       const headers = sign(body, SECRET, { id: `msg_${i}` });
-      expect(verifier.verify(headers, body, { now: NOW })).toEqual({ ...EXPECTED, approvalId: `apr_${i}`, webhookId: `msg_${i}` });
+      expect(verifier.verify(headers, body, { now: NOW })).toEqual({ ...EXPECTED_PAYLOAD, approvalId: `apr_${i}`, webhookId: `msg_${i}` });
       expectVerificationError(() => verifier.verify(headers, `${body} `, { now: NOW }), 'signature_mismatch');
     }
   });
@@ -120,15 +110,15 @@ describe('WebhookVerifier: secret rotation', () => {
   const rotating = new WebhookVerifier([OTHER_SECRET, SECRET]);
 
   it('accepts webhooks signed with either secret of its list', () => {
-    expect(rotating.verify(sign(BODY, SECRET), BODY, { now: NOW })).toEqual(EXPECTED);
-    expect(rotating.verify(sign(BODY, OTHER_SECRET), BODY, { now: NOW })).toEqual(EXPECTED);
+    expect(rotating.verify(sign(BODY, SECRET), BODY, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
+    expect(rotating.verify(sign(BODY, OTHER_SECRET), BODY, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('accepts a webhook signed with both, and one whose matching entry sits among others', () => {
-    expect(rotating.verify(sign(BODY, [SECRET, OTHER_SECRET]), BODY, { now: NOW })).toEqual(EXPECTED);
+    expect(rotating.verify(sign(BODY, [SECRET, OTHER_SECRET]), BODY, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
     const stranger = sign(BODY, newSecret())['webhook-signature'];
     const headers = { ...sign(BODY, SECRET), 'webhook-signature': `${stranger} v1a,xyz ${sign(BODY, OTHER_SECRET)['webhook-signature']}` };
-    expect(rotating.verify(headers, BODY, { now: NOW })).toEqual(EXPECTED);
+    expect(rotating.verify(headers, BODY, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
   });
 
   it('refuses a webhook signed only with a secret outside its list', () => {
@@ -152,8 +142,8 @@ describe('WebhookVerifier: the clock', () => {
 
   it('accepts `now` as a Date or as epoch milliseconds, and applies its own tolerance', () => {
     const headers = sign(BODY, SECRET, { timestamp: at(-10) });
-    expect(verifier.verify(headers, BODY, { now: NOW })).toEqual(EXPECTED);
-    expect(verifier.verify(headers, BODY, { now: NOW.getTime() })).toEqual(EXPECTED);
+    expect(verifier.verify(headers, BODY, { now: NOW })).toEqual(EXPECTED_PAYLOAD);
+    expect(verifier.verify(headers, BODY, { now: NOW.getTime() })).toEqual(EXPECTED_PAYLOAD);
     expectVerificationError(() => verifier.verify(headers, BODY, { now: NOW.getTime() + 1 }), 'timestamp_too_old');
     expectVerificationError(() => verifier.verify(sign(BODY, SECRET, { timestamp: at(11) }), BODY, { now: NOW }), 'timestamp_too_new');
   });
@@ -178,7 +168,7 @@ describe('WebhookVerifier: the clock', () => {
 
   it('checks the timestamp against `now` to the second it was signed', () => {
     const exact = new WebhookVerifier(SECRET, { tolerance: 0 });
-    expect(exact.verify(sign(BODY, SECRET), BODY, { now: NOW_SECONDS * 1000 })).toEqual(EXPECTED);
+    expect(exact.verify(sign(BODY, SECRET), BODY, { now: NOW_SECONDS * 1000 })).toEqual(EXPECTED_PAYLOAD);
     expectVerificationError(() => exact.verify(sign(BODY, SECRET), BODY, { now: NOW_SECONDS * 1000 + 1 }), 'timestamp_too_old');
   });
 });
