@@ -57,8 +57,8 @@ export class BrokerTransport {
   readonly #options: BrokerTransportOptions;
   /**
    * Where every request goes, worked out once. Only the keys node:http needs (no `protocol`: the agent
-   * implies it; no `method` for GET; headers set apart): it keeps a copy of these options per pooled
-   * socket, and past ten keys that copy doubles in size (0.4 KB per held wait).
+   * implies it; no `method` for GET): it keeps a copy of a request's options for each socket that
+   * request opens, and with the agent's own keys, past eleven that copy doubles (0.4 KB per held wait).
    */
   readonly #target: { host: string; port: string | undefined };
   readonly #basePath: string;
@@ -232,7 +232,7 @@ export class BrokerTransport {
     cancellation?.onCancel(onAbort);
     this.#inFlight.add(onAbort);
 
-    req.on('error', (error: NodeJS.ErrnoException) => finish(new AttemptFailure(true, error.code ? `${error.code} (${error.message})` : error.message)));
+    req.on('error', (error: NodeJS.ErrnoException) => finish(networkFailure(error)));
     req.on('response', (res) => {
       const declared = Number(res.headers['content-length']);
       if (declared > maxResponseBytes) {
@@ -252,11 +252,16 @@ export class BrokerTransport {
       });
       // The connection died mid-body: the answer is lost, like a dropped connection.
       res.on('aborted', () => finish(new AttemptFailure(true, 'ECONNRESET (connection closed before the answer was complete)')));
-      res.on('error', (error: NodeJS.ErrnoException) => finish(new AttemptFailure(true, error.code ? `${error.code} (${error.message})` : error.message)));
+      res.on('error', (error: NodeJS.ErrnoException) => finish(networkFailure(error)));
     });
     if (cancellation?.cancelled || this.#closedReason) onAbort();
     req.end(payload);
   }
+}
+
+/** A socket or stream error: retryable, named by its code when it has one. */
+function networkFailure(error: NodeJS.ErrnoException): AttemptFailure {
+  return new AttemptFailure(true, error.code ? `${error.code} (${error.message})` : error.message);
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {

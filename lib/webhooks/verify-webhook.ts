@@ -1,15 +1,11 @@
 import type { WebhookHeadersInput } from './webhook-headers.js';
 import type { ApprovalDecisionPayload } from './webhook-payload.js';
-import { WebhookVerifier } from './webhook-verifier.js';
+import { WebhookVerifier, type WebhookVerifierOptions, type WebhookVerifyOptions } from './webhook-verifier.js';
 
 export { DEFAULT_WEBHOOK_TOLERANCE_MS } from './webhook-verifier.js';
 
-export interface VerifyWebhookOptions {
-  /** Maximum clock difference, either way, between `webhook-timestamp` and now, in ms. Default 300_000. */
-  tolerance?: number;
-  /** The current time, for tests. Default: the clock. */
-  now?: Date | number;
-}
+/** The verifier's `tolerance` and a call's `now`, in one object. */
+export interface VerifyWebhookOptions extends WebhookVerifierOptions, WebhookVerifyOptions {}
 
 /**
  * Verifies a Standard Webhooks v1 decision webhook and returns its payload.

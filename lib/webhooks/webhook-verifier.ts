@@ -4,6 +4,7 @@ import { WebhookVerificationError } from '../errors.js';
 import { readWebhookHeaders, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, type WebhookHeadersInput } from './webhook-headers.js';
 import { parseDecisionPayload, type ApprovalDecisionPayload } from './webhook-payload.js';
 import { decodeWebhookSecret } from './webhook-secret.js';
+import { isStrictBase64 } from './strict-base64.js';
 
 /** Default maximum clock difference, either way, between `webhook-timestamp` and now: 5 minutes. */
 export const DEFAULT_WEBHOOK_TOLERANCE_MS = 300_000;
@@ -21,7 +22,6 @@ export interface WebhookVerifyOptions {
 const V1 = 'v1,';
 // At most 12 digits: a millisecond timestamp (13 digits) must fail loudly rather than read as the far future.
 const MAX_TIMESTAMP_DIGITS = 12;
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
  * Verifies Standard Webhooks v1 decision webhooks against secrets decoded once, up front: build one
@@ -149,8 +149,7 @@ function isWellFormedV1(entry: string): boolean {
   const comma = entry.indexOf(',');
   if (comma === -1 || entry.slice(0, comma) !== 'v1') return false;
   const encoded = entry.slice(comma + 1);
-  // Buffer.from(..., 'base64') silently drops junk, so check the alphabet first.
-  if (encoded.length % 4 !== 0 || !BASE64.test(encoded)) return false;
+  if (!isStrictBase64(encoded)) return false;
   // Decoding ignores the unused low bits of the last digit: only the canonical encoding is base64(HMAC).
   return Buffer.from(encoded, 'base64').toString('base64') === encoded;
 }
