@@ -9,6 +9,7 @@ import {
   SesameAuthError,
   type ApprovalError,
 } from '../errors.js';
+import { parseIsoDate } from '../validation/iso-date.js';
 import { APPROVAL_STATUSES, type ApprovalData, type ApprovalStatus, type TriggerApprovalInput } from './approval.types.js';
 
 /** The longest long-poll the broker accepts, in seconds. */
@@ -119,7 +120,7 @@ function nullableObject(o: Record<string, unknown>, field: string): Record<strin
 
 function date(o: Record<string, unknown>, field: string): Date {
   const v = o[field];
-  const d = typeof v === 'string' ? new Date(v) : undefined;
+  const d = typeof v === 'string' ? parseIsoDate(v) : undefined;
   return d && !Number.isNaN(d.getTime()) ? d : fail(field, 'an ISO 8601 timestamp');
 }
 

@@ -1,6 +1,13 @@
 import type { WebhookHeadersInput } from './webhook-headers.js';
 import type { ApprovalDecisionPayload } from './webhook-payload.js';
-import { WebhookVerifier, type WebhookVerifierOptions, type WebhookVerifyOptions } from './webhook-verifier.js';
+import {
+  decodeSecrets,
+  resolveNow,
+  resolveTolerance,
+  verifyWithKeys,
+  type WebhookVerifierOptions,
+  type WebhookVerifyOptions,
+} from './webhook-verifier.js';
 
 export { DEFAULT_WEBHOOK_TOLERANCE_MS } from './webhook-verifier.js';
 
@@ -21,7 +28,7 @@ export function verifyWebhook(
   secret: string | readonly string[],
   options: VerifyWebhookOptions = {},
 ): ApprovalDecisionPayload {
-  const { tolerance, now } = (options ?? {}) as VerifyWebhookOptions;
   // Configuration errors (secret, then tolerance) first, so they surface on every request rather than only on well-formed ones.
-  return new WebhookVerifier(secret, { tolerance }).verify(headers, rawBody, { now });
+  const keys = decodeSecrets(secret);
+  return verifyWithKeys(keys, resolveTolerance(options), headers, rawBody, resolveNow(options));
 }

@@ -1,4 +1,5 @@
 import { WebhookVerificationError, type TerminalStatus } from '../errors.js';
+import { parseIsoDate } from '../validation/iso-date.js';
 
 /** The decision webhook body as the broker sends it (protocol v1, snake_case). */
 export interface WireWebhookPayload {
@@ -64,7 +65,7 @@ function toDecisionPayload(data: unknown, webhookId: string): ApprovalDecisionPa
   const status = own('status') ? record.status : undefined;
   if (status !== 'approved' && status !== 'denied' && status !== 'expired') invalidPayload('status must be approved, denied or expired');
   const decidedAtText = own('decided_at') ? record.decided_at : undefined;
-  const decidedAt = typeof decidedAtText === 'string' ? new Date(decidedAtText) : undefined;
+  const decidedAt = typeof decidedAtText === 'string' ? parseIsoDate(decidedAtText) : undefined;
   if (!decidedAt || Number.isNaN(decidedAt.getTime())) invalidPayload('decided_at must be a date string');
   const requesterLabel = (own('requester_label') ? record.requester_label : undefined) ?? null;
   if (requesterLabel !== null && typeof requesterLabel !== 'string') invalidPayload('requester_label must be a string or null');

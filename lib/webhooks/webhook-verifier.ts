@@ -38,12 +38,7 @@ export class WebhookVerifier {
   /** Throws WebhookVerificationError `invalid_secret` or `invalid_options`; neither message holds a secret. */
   constructor(secret: string | readonly string[], options: WebhookVerifierOptions = {}) {
     this.#keys = decodeSecrets(secret);
-    const { tolerance = DEFAULT_WEBHOOK_TOLERANCE_MS } = (options ?? {}) as Record<string, unknown>;
-    // NaN would make every tolerance comparison false, silently accepting replays.
-    if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) {
-      throw new WebhookVerificationError('invalid_options', 'The webhook tolerance must be a finite number of ms >= 0');
-    }
-    this.tolerance = tolerance;
+    this.tolerance = resolveTolerance(options);
   }
 
   /**
@@ -52,36 +47,50 @@ export class WebhookVerifier {
    * a secret or a signature.
    */
   verify(headers: WebhookHeadersInput, rawBody: string | Buffer | Uint8Array, options?: WebhookVerifyOptions): ApprovalDecisionPayload {
-    const nowMs = resolveNow(options);
-    // util.types also recognises a Buffer or Uint8Array from another realm (vm, test runners).
-    if (typeof rawBody !== 'string' && !types.isUint8Array(rawBody)) {
-      throw new WebhookVerificationError(
-        'invalid_body',
-        'The webhook body must be the raw request body (string, Buffer or Uint8Array), not a parsed object',
-      );
-    }
-
-    const { id, timestamp, signatures } = readWebhookHeaders(headers);
-    checkTimestamp(timestamp, nowMs, this.tolerance);
-    if (!this.#matchesAny(`${id}.${timestamp}.`, rawBody, signatures)) throw mismatch(signatures);
-    // Only now is the body trusted enough to be parsed.
-    return parseDecisionPayload(rawBody, id);
-  }
-
-  #matchesAny(prefix: string, body: string | Uint8Array, entries: readonly string[]): boolean {
-    // One HMAC per secret, however many entries the header lists.
-    for (const key of this.#keys) {
-      // A base64 string straight from OpenSSL costs less than a digest Buffer plus decoding each entry.
-      const expected = createHmac('sha256', key).update(prefix).update(body).digest('base64');
-      let matched = false;
-      for (const entry of entries) if (isSignature(entry, expected)) matched = true;
-      if (matched) return true;
-    }
-    return false;
+    return verifyWithKeys(this.#keys, this.tolerance, headers, rawBody, resolveNow(options));
   }
 }
 
-function decodeSecrets(secret: unknown): Buffer[] {
+/**
+ * The whole check, for WebhookVerifier and for the one-shot verifyWebhook, which calls it without
+ * building a verifier (an object and a private field per webhook). Not exported from the package.
+ */
+export function verifyWithKeys(
+  keys: readonly Buffer[],
+  tolerance: number,
+  headers: WebhookHeadersInput,
+  rawBody: string | Buffer | Uint8Array,
+  nowMs: number,
+): ApprovalDecisionPayload {
+  // util.types also recognises a Buffer or Uint8Array from another realm (vm, test runners).
+  if (typeof rawBody !== 'string' && !types.isUint8Array(rawBody)) {
+    throw new WebhookVerificationError(
+      'invalid_body',
+      'The webhook body must be the raw request body (string, Buffer or Uint8Array), not a parsed object',
+    );
+  }
+
+  const { id, timestamp, signatures } = readWebhookHeaders(headers);
+  checkTimestamp(timestamp, nowMs, tolerance);
+  if (!matchesAny(keys, `${id}.${timestamp}.`, rawBody, signatures)) throw mismatch(signatures);
+  // Only now is the body trusted enough to be parsed.
+  return parseDecisionPayload(rawBody, id);
+}
+
+function matchesAny(keys: readonly Buffer[], prefix: string, body: string | Uint8Array, entries: readonly string[]): boolean {
+  // One HMAC per secret, however many entries the header lists.
+  for (const key of keys) {
+    // A base64 string straight from OpenSSL costs less than a digest Buffer plus decoding each entry.
+    const expected = createHmac('sha256', key).update(prefix).update(body).digest('base64');
+    let matched = false;
+    for (const entry of entries) if (isSignature(entry, expected)) matched = true;
+    if (matched) return true;
+  }
+  return false;
+}
+
+/** Throws WebhookVerificationError `invalid_secret`; the message holds no secret. */
+export function decodeSecrets(secret: unknown): Buffer[] {
   if (typeof secret === 'string') return [decodeWebhookSecret(secret)];
   const list: readonly unknown[] = Array.isArray(secret) ? secret : [];
   if (list.length === 0) {
@@ -90,7 +99,18 @@ function decodeSecrets(secret: unknown): Buffer[] {
   return list.map((s) => decodeWebhookSecret(s as string));
 }
 
-function resolveNow(options: unknown): number {
+/** Throws WebhookVerificationError `invalid_options`. */
+export function resolveTolerance(options: unknown): number {
+  const { tolerance = DEFAULT_WEBHOOK_TOLERANCE_MS } = (options ?? {}) as Record<string, unknown>;
+  // NaN would make every tolerance comparison false, silently accepting replays.
+  if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) {
+    throw new WebhookVerificationError('invalid_options', 'The webhook tolerance must be a finite number of ms >= 0');
+  }
+  return tolerance;
+}
+
+/** Throws WebhookVerificationError `invalid_options`. */
+export function resolveNow(options: unknown): number {
   const now = options === undefined || options === null ? undefined : (options as Record<string, unknown>).now;
   if (now === undefined) return Date.now();
   const nowMs = types.isDate(now) ? now.getTime() : now;
