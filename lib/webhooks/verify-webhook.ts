@@ -26,7 +26,7 @@ export function verifyWebhook(
   headers: WebhookHeadersInput,
   rawBody: string | Buffer | Uint8Array,
   secret: string | readonly string[],
-  options: VerifyWebhookOptions = {},
+  options?: VerifyWebhookOptions,
 ): ApprovalDecisionPayload {
   // Configuration errors (secret, then tolerance) first, so they surface on every request rather than only on well-formed ones.
   const keys = decodeSecrets(secret);

@@ -101,7 +101,8 @@ export function decodeSecrets(secret: unknown): Buffer[] {
 
 /** Throws WebhookVerificationError `invalid_options`. */
 export function resolveTolerance(options: unknown): number {
-  const { tolerance = DEFAULT_WEBHOOK_TOLERANCE_MS } = (options ?? {}) as Record<string, unknown>;
+  const given = options === undefined || options === null ? undefined : (options as Record<string, unknown>).tolerance;
+  const tolerance = given === undefined ? DEFAULT_WEBHOOK_TOLERANCE_MS : given;
   // NaN would make every tolerance comparison false, silently accepting replays.
   if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) {
     throw new WebhookVerificationError('invalid_options', 'The webhook tolerance must be a finite number of ms >= 0');
