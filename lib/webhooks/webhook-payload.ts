@@ -54,25 +54,28 @@ function parseBody(rawBody: string | Uint8Array): unknown {
 
 function toDecisionPayload(data: unknown, webhookId: string): ApprovalDecisionPayload {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) invalidPayload('the body is not a JSON object');
-  const record = data as Partial<Record<keyof WireWebhookPayload, unknown>>;
-  // Own properties only: a polluted Object.prototype must not fill in missing fields.
-  const own = (name: keyof WireWebhookPayload): boolean => Object.hasOwn(record, name);
+  const record = data as Record<string, unknown>;
 
-  const approvalId = own('approval_id') ? record.approval_id : undefined;
+  const approvalId = ownField(record, 'approval_id');
   if (typeof approvalId !== 'string' || approvalId === '') invalidPayload('approval_id must be a non-empty string');
-  const action = own('action') ? record.action : undefined;
+  const action = ownField(record, 'action');
   if (typeof action !== 'string') invalidPayload('action must be a string');
-  const status = own('status') ? record.status : undefined;
+  const status = ownField(record, 'status');
   if (status !== 'approved' && status !== 'denied' && status !== 'expired') invalidPayload('status must be approved, denied or expired');
-  const decidedAtText = own('decided_at') ? record.decided_at : undefined;
+  const decidedAtText = ownField(record, 'decided_at');
   const decidedAt = typeof decidedAtText === 'string' ? parseIsoDate(decidedAtText) : undefined;
   if (!decidedAt || Number.isNaN(decidedAt.getTime())) invalidPayload('decided_at must be a date string');
-  const requesterLabel = (own('requester_label') ? record.requester_label : undefined) ?? null;
+  const requesterLabel = ownField(record, 'requester_label') ?? null;
   if (requesterLabel !== null && typeof requesterLabel !== 'string') invalidPayload('requester_label must be a string or null');
-  const dedupKey = (own('dedup_key') ? record.dedup_key : undefined) ?? null;
+  const dedupKey = ownField(record, 'dedup_key') ?? null;
   if (dedupKey !== null && typeof dedupKey !== 'string') invalidPayload('dedup_key must be a string or null');
 
   return { approvalId, action, status, decidedAt, requesterLabel, dedupKey, webhookId };
+}
+
+/** Own properties only: a polluted Object.prototype must not fill in missing fields. */
+function ownField(record: Record<string, unknown>, name: keyof WireWebhookPayload): unknown {
+  return Object.hasOwn(record, name) ? record[name] : undefined;
 }
 
 function invalidPayload(problem: string): never {
