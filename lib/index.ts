@@ -48,6 +48,8 @@ export { ApprovalRequestContext, HttpApprovalScope, type ApprovalHttpRequest } f
 export {
   ApprovalAlreadyUsedError,
   ApprovalBindingError,
+  ApprovalCapacityError,
+  ApprovalInUseError,
   ApprovalMismatchError,
   ApprovalPending,
   AsyncApprovalContextError,
@@ -57,7 +59,7 @@ export {
 export { ApprovalPendingException } from './approval-gate/approval-pending.exception.js';
 export { SESAME_APPROVAL_ID_HEADER } from './approval-gate/approval-id.header.js';
 
-export { ApprovalStore, type WebhookClaim } from './approval-store/approval-store.interface.js';
+export { ApprovalStore, type ClaimOutcome } from './approval-store/approval-store.interface.js';
 export { ApprovalStoreUnavailableError } from './approval-store/approval-store.errors.js';
 export { InMemoryApprovalStore, type InMemoryApprovalStoreOptions } from './approval-store/in-memory-approval.store.js';
 export {
@@ -75,7 +77,6 @@ export { SesameWebhookPayload } from './nest-webhooks/sesame-webhook-payload.dec
 export { OnApprovalDecision, ON_APPROVAL_DECISION_METADATA, type OnApprovalDecisionMetadata } from './nest-webhooks/on-approval-decision.decorator.js';
 export {
   ApprovalDecisionDispatcher,
-  WEBHOOK_CLAIM_LEASE_MS,
   type WebhookDispatchResult,
 } from './nest-webhooks/approval-decision.dispatcher.js';
 export { createSesameWebhookController } from './nest-webhooks/sesame-webhook.controller.js';

@@ -1,13 +1,16 @@
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Approval } from '../client/approval.js';
+import type { TriggerApprovalInput } from '../client/approval.types.js';
 import { canonicalJson } from './canonical-json.js';
+import { RESERVED_DEDUP_PREFIX } from '../client/trigger-approval.input.js';
 
-/** Every dedup key the gate derives starts with this; the rest is the binding digest. */
-export const BINDING_DEDUP_PREFIX = 'sesame:v1:';
+const KEY_PREFIX = `${RESERVED_DEDUP_PREFIX}v2:`;
 
 /**
- * What an async-mode approval is bound to: the action, the handler's arguments and the requester.
- * The digest goes into the approval's dedup key, so the broker keeps it and a repeat can be checked
- * against what was approved, on any replica, without any state of ours.
+ * What an approval is bound to: the action, the method's arguments and the requester. The gate puts
+ * an HMAC of it (keyed with a server-side secret, so no caller can compute it) into the dedup key of
+ * every approval it creates, and runs a call on an approval only when the approval's key carries
+ * this call's binding and its content is what this call would have shown the human.
  */
 export interface ApprovalBinding {
   action: string;
@@ -16,26 +19,61 @@ export interface ApprovalBinding {
   requester: string | undefined;
 }
 
-/** sha256 over the canonical JSON of the binding, base64url (43 characters). Throws NotCanonicalError (path `args[i]...`). */
-export function bindingDigest(binding: ApprovalBinding): string {
+/** HMAC-SHA256 over the canonical JSON of the binding, base64url (43 characters). Throws NotCanonicalError (path `args[i]...`). */
+export function bindingDigest(key: Buffer, binding: ApprovalBinding): string {
   const args = canonicalJson([...binding.args], 'args');
-  const canonical = JSON.stringify(['sesame-approval-binding', 1, binding.action, args, binding.requester ?? null]);
-  return createHash('sha256').update(canonical).digest('base64url');
+  const canonical = JSON.stringify(['sesame-approval-binding', 2, binding.action, args, binding.requester ?? null]);
+  return createHmac('sha256', key).update(canonical).digest('base64url');
 }
 
 /**
- * The dedup key of the approval for this binding. `after` is the id of an approval of the same binding
- * that was already used: the same request made again then gets a fresh approval (a new operation),
- * and every replica derives the same key for it, so retries still find one approval.
+ * The dedup key of an approval for this binding. `discriminator` tells apart approvals of identical
+ * calls that are distinct operations: none (async mode: a repeat finds the same approval), a keyed
+ * hash of the caller's own dedup key, a hash of the approval used before, or a random one.
  */
-export function bindingDedupKey(digest: string, after?: string): string {
-  if (after === undefined) return `${BINDING_DEDUP_PREFIX}${digest}`;
-  return `${BINDING_DEDUP_PREFIX}${digest}:${createHash('sha256').update(after).digest('base64url').slice(0, 22)}`;
+export function bindingDedupKey(digest: string, discriminator?: string): string {
+  return discriminator === undefined ? `${KEY_PREFIX}${digest}` : `${KEY_PREFIX}${digest}:${discriminator}`;
 }
 
-/** True when the approval's dedup key was derived from this digest (by bindingDedupKey). */
+/** A discriminator derived from `text` (a caller's dedup key, a used approval's id), under the binding key. */
+export function keyedDiscriminator(key: Buffer, kind: string, text: string): string {
+  return createHmac('sha256', key).update(`${kind}\u0000${text}`).digest('base64url').slice(0, 22);
+}
+
+/** A discriminator no other call shares: a call that wants its own approval. */
+export function randomDiscriminator(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** True when the dedup key was derived from this digest by bindingDedupKey (compared in constant time). */
 export function dedupKeyMatches(dedupKey: string | null, digest: string): boolean {
-  if (dedupKey === null) return false;
-  const base = `${BINDING_DEDUP_PREFIX}${digest}`;
-  return dedupKey === base || dedupKey.startsWith(`${base}:`);
+  if (dedupKey === null || !dedupKey.startsWith(KEY_PREFIX)) return false;
+  const carried = dedupKey.slice(KEY_PREFIX.length, KEY_PREFIX.length + digest.length);
+  const rest = dedupKey.slice(KEY_PREFIX.length + digest.length);
+  if (rest !== '' && !rest.startsWith(':')) return false;
+  const a = Buffer.from(carried);
+  const b = Buffer.from(digest);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * What differs between what the human saw on the approval and what this call would show, or
+ * undefined when nothing does. A dedup key can be read off the broker and copied onto a new approval
+ * with a harmless summary; this check makes such a copy useless.
+ */
+export function contentMismatch(approval: Approval, input: TriggerApprovalInput): string | undefined {
+  if (approval.action !== input.action) return 'action';
+  if (approval.summary !== input.summary) return 'summary';
+  if ((approval.reason ?? null) !== (input.reason ?? null)) return 'reason';
+  if (!sameJson(approval.context, input.context ?? null)) return 'context';
+  return undefined;
+}
+
+/** Equal as the broker stores them: after a JSON round trip, key order aside. */
+function sameJson(stored: unknown, sent: unknown): boolean {
+  try {
+    return canonicalJson(stored) === canonicalJson(JSON.parse(JSON.stringify(sent ?? null)));
+  } catch {
+    return false;
+  }
 }

@@ -18,8 +18,9 @@ export class ApprovalPending extends ApprovalError {
 export type ApprovalMismatchCode = 'approval_not_found' | 'approval_action_mismatch' | 'approval_mismatch';
 
 /**
- * Async mode: the `Sesame-Approval-Id` presented does not approve this request: unknown id, another
- * action's approval, or one created for other arguments or another user. Answered 403; nothing ran.
+ * The approval found does not approve this call: an unknown `Sesame-Approval-Id`, another action's
+ * approval, or one bound to other arguments or another user, or whose content (summary, reason,
+ * context) is not what this call shows the human. Any mode. Answered 403; nothing ran.
  */
 export class ApprovalMismatchError extends ApprovalError {
   constructor(
@@ -31,10 +32,33 @@ export class ApprovalMismatchError extends ApprovalError {
   }
 }
 
-/** Async mode: the approval was already used to run its request once (here or on another replica). Answered 409. */
+/** The approval was already used to run its call once (here or on another replica), in any mode. Answered 409; nothing ran. */
 export class ApprovalAlreadyUsedError extends ApprovalError {
   constructor(readonly approvalId: string) {
-    super(`Approval ${approvalId} was already used: an approval runs its request once. Repeat the request without the Sesame-Approval-Id header to ask again.`);
+    super(`Approval ${approvalId} was already used: an approval runs its call once. Ask again for a new approval (async mode: repeat the request without the Sesame-Approval-Id header).`);
+  }
+}
+
+/**
+ * Another attempt holds the approval's single use this instant (it runs at most once), or an earlier
+ * attempt claimed it while the approval store failed and could not confirm or undo the claim. Nothing
+ * ran here. Answered 409 with `Retry-After`: after it, the call runs if that attempt did not run it,
+ * else the answer is `409 approval_already_used`.
+ */
+export class ApprovalInUseError extends ApprovalError {
+  constructor(
+    readonly approvalId: string,
+    /** When asking again can tell the outcome, in ms. */
+    readonly retryAfter: number,
+  ) {
+    super(`Approval ${approvalId} is being used by another attempt right now; nothing ran. Retry later to learn the outcome.`);
+  }
+}
+
+/** This process already waits on `maxPendingApprovals` blocking approvals. Answered 503; nothing was asked or run. */
+export class ApprovalCapacityError extends ApprovalError {
+  constructor(readonly limit: number) {
+    super(`Too many approvals pending in this process (maxPendingApprovals = ${limit}); nothing was asked or run. Retry later.`);
   }
 }
 

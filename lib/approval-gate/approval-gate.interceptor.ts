@@ -22,6 +22,8 @@ import {
 import { ApprovalStoreUnavailableError } from '../approval-store/approval-store.errors.js';
 import {
   ApprovalAlreadyUsedError,
+  ApprovalCapacityError,
+  ApprovalInUseError,
   ApprovalMismatchError,
   ApprovalPending,
   InvalidApprovalIdHeaderError,
@@ -54,6 +56,7 @@ export class ApprovalGateInterceptor implements NestInterceptor {
     return new Observable<unknown>((subscriber) => this.requestContext.run(scope, () => next.handle().subscribe(subscriber))).pipe(
       catchError((error: unknown) => {
         if (error instanceof ApprovalPending) this.setPendingHeaders(http.getResponse(), error);
+        if (error instanceof ApprovalInUseError) setRetryAfter(http.getResponse(), error.retryAfter);
         return throwError(() => this.toHttpException(error));
       }),
     );
@@ -62,7 +65,7 @@ export class ApprovalGateInterceptor implements NestInterceptor {
   /** `Sesame-Approval-Id` and `Retry-After` (whole seconds) on a 202, which no cache may keep. */
   protected setPendingHeaders(response: unknown, pending: ApprovalPending): void {
     setHeader(response, SESAME_APPROVAL_ID_HEADER, pending.approvalId);
-    setHeader(response, 'Retry-After', String(Math.max(1, Math.ceil(pending.retryAfter / 1000))));
+    setRetryAfter(response, pending.retryAfter);
     setHeader(response, 'Cache-Control', 'no-store');
   }
 
@@ -75,6 +78,13 @@ export class ApprovalGateInterceptor implements NestInterceptor {
     }
     if (error instanceof ApprovalAlreadyUsedError) {
       return httpError(HttpStatus.CONFLICT, 'approval_already_used', error.message, { approvalId: error.approvalId });
+    }
+    if (error instanceof ApprovalInUseError) {
+      return httpError(HttpStatus.CONFLICT, 'approval_in_use', error.message, { approvalId: error.approvalId });
+    }
+    if (error instanceof ApprovalCapacityError) {
+      this.logger.warn(error.message);
+      return httpError(HttpStatus.SERVICE_UNAVAILABLE, 'approval_capacity_exceeded', 'Too many approvals are pending on this server; nothing was run. Retry later.');
     }
     if (error instanceof InvalidApprovalIdHeaderError) {
       return httpError(HttpStatus.BAD_REQUEST, 'approval_id_invalid', error.message);
@@ -113,6 +123,11 @@ export class ApprovalGateInterceptor implements NestInterceptor {
 
 function httpError(status: number, code: string, message: string, extra: Record<string, unknown> = {}): HttpException {
   return new HttpException({ statusCode: status, code, message, ...extra }, status);
+}
+
+/** `Retry-After` in whole seconds, at least one. */
+function setRetryAfter(response: unknown, ms: number): void {
+  setHeader(response, 'Retry-After', String(Math.max(1, Math.ceil(ms / 1000))));
 }
 
 /** Express `res.header()` / Fastify `reply.header()`, else Node's `setHeader()`. */

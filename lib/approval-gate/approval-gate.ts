@@ -1,14 +1,27 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Approval } from '../client/approval.js';
 import type { TriggerApprovalInput } from '../client/approval.types.js';
+import { TRIGGER_BOUND } from '../client/approvals.resource.js';
 import { SesameClient } from '../client/sesame-client.js';
-import { ApprovalDenied, ApprovalTimeout, NotFoundError } from '../errors.js';
-import { ApprovalStore } from '../approval-store/approval-store.interface.js';
+import { RESERVED_DEDUP_PREFIX } from '../client/trigger-approval.input.js';
+import { ApprovalDenied, ApprovalTimeout, NotFoundError, RequestRejectedError } from '../errors.js';
+import { ApprovalStoreUnavailableError } from '../approval-store/approval-store.errors.js';
+import { ApprovalStore, type ClaimOutcome } from '../approval-store/approval-store.interface.js';
 import { SesameConfig } from '../module/sesame.config.js';
-import { bindingDedupKey, bindingDigest, dedupKeyMatches } from './approval-binding.js';
+import {
+  bindingDedupKey,
+  bindingDigest,
+  contentMismatch,
+  dedupKeyMatches,
+  keyedDiscriminator,
+  randomDiscriminator,
+} from './approval-binding.js';
 import {
   ApprovalAlreadyUsedError,
   ApprovalBindingError,
+  ApprovalCapacityError,
+  ApprovalInUseError,
   ApprovalMismatchError,
   ApprovalPending,
   AsyncApprovalContextError,
@@ -27,22 +40,41 @@ const DEFAULT_RETRY_AFTER_MS = 5_000;
  * 504 or as a 403 "expired" depending on which timer won by a millisecond.
  */
 const BLOCKING_EXPIRY_GRACE_MS = 1_000;
-/** A used mark outlives the approval's expiry by this much, so replicas with skewed clocks still agree. */
-const USED_MARK_MARGIN_MS = 5 * 60_000;
-/** Broker maximum (7 days): how long to remember a use when the broker gave no expiry. */
+/**
+ * A used mark is kept for the approval's whole lifetime (from the broker's own timestamps) plus this,
+ * counted from when it was used: a replica whose clock lags by less still finds the mark for as long as
+ * it would accept the approval. No replica clock sets how long the mark lives.
+ */
+const USED_MARK_MARGIN_MS = 24 * 3_600_000;
+/** Broker maximum (7 days): the lifetime assumed when the broker gave no expiry. */
 const MAX_APPROVAL_LIFETIME_MS = 7 * 24 * 3_600_000;
+/**
+ * How long a use claim lasts before it is confirmed. Claim and confirm are two store round trips apart;
+ * a claim left over by an attempt that failed between them lapses after this, so the call can run then.
+ */
+const USE_CLAIM_LEASE_MS = 30_000;
 /** How many used approvals of one identical request a new request steps past before giving up (409). */
 const MAX_USED_IN_A_ROW = 32;
 
+/** What an approval must carry to run this call: its binding, and the content the human saw. */
+interface ExpectedApproval {
+  digest: string;
+  input: TriggerApprovalInput;
+}
+
 /**
- * The one place that decides whether a gated call runs: trigger, wait, then run only if approved.
- * In async mode: trigger (or find, by the request's binding) and answer pending at once, or run an
- * approved approval exactly once. The interceptor, the provider wrapper and tests all go through
- * `run()`. Subclass to change how requests are built, who the requester is, or how decisions are logged.
+ * The one place that decides whether a gated call runs. Every path ends in `authorize()` (is this
+ * approval bound to this very call, with the content this call shows, approved and unexpired?) and
+ * `useOnce()` (the approval's single use, atomic across replicas), in every mode:
+ * - blocking: trigger (dedup key carrying the call's binding), wait, then run if approved;
+ * - async: trigger or find by the binding and answer pending at once, or run an approved approval once.
+ * The interceptor, the provider wrapper and tests all go through `run()`. Subclass to change how
+ * requests are built, who the requester is, or how decisions are logged.
  */
 @Injectable()
 export class ApprovalGate implements ApprovalGateRunner {
   protected readonly logger = new Logger('SesameApproval');
+  #pending = 0;
 
   constructor(
     protected readonly client: SesameClient,
@@ -51,14 +83,45 @@ export class ApprovalGate implements ApprovalGateRunner {
     @Inject(ApprovalStore) protected readonly store: ApprovalStore,
   ) {}
 
-  async run(call: GatedCall): Promise<unknown> {
-    if (call.metadata.mode === 'async') return this.runAsync(call);
+  /** Blocking approvals this gate is waiting on right now. */
+  get pendingCount(): number {
+    return this.#pending;
+  }
+
+  run(call: GatedCall): Promise<unknown> {
+    return call.metadata.mode === 'async' ? this.runAsync(call) : this.runBlocking(call);
+  }
+
+  /**
+   * Blocking mode. Without a `dedupKey` option the approval's key is random beside the binding: nobody
+   * shares it. With one, calls with the same key and the same binding share one approval, and one of
+   * them runs; a call with the same key but other arguments or another user gets an approval of its own.
+   */
+  protected async runBlocking(call: GatedCall): Promise<unknown> {
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
     const signal = this.requestContext.currentSignal();
+    const input = await this.buildRequest(call, timeout);
+    const ownKey = input.dedupKey;
+    if (ownKey !== undefined && ownKey.startsWith(RESERVED_DEDUP_PREFIX)) {
+      throw new RequestRejectedError(null, 'invalid_input', `dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`);
+    }
+    // A call that shares its approval with nobody needs no binding of its arguments (they may not be data).
+    const digest = this.digestOf(call, ownKey === undefined);
+    const discriminator = ownKey === undefined ? randomDiscriminator() : keyedDiscriminator(this.config.bindingKey, 'dedup', ownKey);
+    const expected: ExpectedApproval = { digest, input: { ...input, dedupKey: bindingDedupKey(digest, discriminator) } };
+
+    if (this.#pending >= this.config.maxPendingApprovals) {
+      this.logger.warn(`Approval refused: ${this.#pending} approvals already pending (maxPendingApprovals), for ${call.className}.${call.methodName}`);
+      throw new ApprovalCapacityError(this.config.maxPendingApprovals);
+    }
+    this.#pending++;
     const started = Date.now();
     let decided: Approval;
     try {
-      let pending: Approval | undefined = await this.requestApproval(call, timeout, signal);
+      let pending: Approval | undefined = await this.trigger(expected.input, signal);
+      // A dedup hit brings back another call's approval only if the binding was forged: check before waiting on it.
+      this.assertBound(call, pending, expected);
+      this.logger.log(`Approval requested: action=${input.action} id=${pending.id} for ${call.className}.${call.methodName}`);
       const decision = pending.wait({ timeout, signal });
       // A wait can last minutes, in thousands of calls at once: do not keep the trigger's answer alive for it.
       pending = undefined;
@@ -68,22 +131,12 @@ export class ApprovalGate implements ApprovalGateRunner {
         this.logger.warn(`Approval undecided: action=${call.metadata.action} id=${error.approvalId} timed out after ${Date.now() - started} ms`);
       }
       throw error;
+    } finally {
+      this.#pending--;
     }
     this.onDecision(decided, Date.now() - started);
-    if (!decided.approved) throw new ApprovalDenied(decided.id, decided.status as 'denied' | 'expired');
-    return call.method.apply(call.instance, call.args);
-  }
-
-  /** Blocking mode: builds the request, triggers it, and checks the answer is for this very action. */
-  private async requestApproval(call: GatedCall, timeout: number, signal: AbortSignal | undefined): Promise<Approval> {
-    const input = await this.buildRequest(call, timeout);
-    const approval = await this.client.approvals.trigger(input, { signal });
-    // A dedup key shared by two actions brings back the other action's approval: never run on it.
-    if (approval.action !== input.action) {
-      throw this.mismatch(call, 'approval_action_mismatch', approval.id, `Approval ${approval.id} (dedup key reused) is for action "${approval.action}", not "${input.action}"`);
-    }
-    this.logger.log(`Approval requested: action=${input.action} id=${approval.id} for ${call.className}.${call.methodName}`);
-    return approval;
+    this.authorize(call, decided, expected);
+    return this.useOnce(call, decided);
   }
 
   /**
@@ -95,29 +148,28 @@ export class ApprovalGate implements ApprovalGateRunner {
     const scope = this.requestContext.current();
     if (!scope?.request) throw new AsyncApprovalContextError(call.className, call.methodName);
     const presented = readApprovalIdHeader(scope.request.headers);
-    const digest = this.digestOf(call, scope.request);
+    const digest = this.digestOf(call, false);
     const { signal } = scope;
-
-    if (presented !== undefined) {
-      const approval = await this.presentedApproval(call, presented, digest, signal);
-      this.assertRunnable(call, approval);
-      if (!(await this.consume(approval))) {
-        this.logger.warn(`Approval refused: action=${approval.action} id=${approval.id} already used, for ${call.className}.${call.methodName}`);
-        throw new ApprovalAlreadyUsedError(approval.id);
-      }
-      return this.runApproved(call, approval);
-    }
-
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
     const input = await this.buildRequest(call, timeout);
+
+    if (presented !== undefined) {
+      const approval = await this.presentedApproval(call, presented, signal);
+      this.authorize(call, approval, { digest, input });
+      return this.useOnce(call, approval);
+    }
+
     let usedBefore: string | undefined;
     for (let i = 0; i < MAX_USED_IN_A_ROW; i++) {
-      const approval = await this.client.approvals.trigger({ ...input, dedupKey: bindingDedupKey(digest, usedBefore) }, { signal });
+      const discriminator = usedBefore === undefined ? undefined : keyedDiscriminator(this.config.bindingKey, 'after', usedBefore);
+      const expected: ExpectedApproval = { digest, input: { ...input, dedupKey: bindingDedupKey(digest, discriminator) } };
+      const approval = await this.trigger(expected.input, signal);
       if (approval.pending) {
         this.logger.log(`Approval requested: action=${approval.action} id=${approval.id} for ${call.className}.${call.methodName} (async)`);
       }
-      this.assertRunnable(call, approval);
-      if (await this.consume(approval)) return this.runApproved(call, approval);
+      this.authorize(call, approval, expected);
+      const use = await this.claimUse(approval);
+      if (use !== 'done') return this.useClaimed(call, approval, use);
       // That approval already ran this same request once: this call is a new operation and needs its own approval.
       usedBefore = approval.id;
     }
@@ -142,31 +194,68 @@ export class ApprovalGate implements ApprovalGateRunner {
     );
   }
 
-  private digestOf(call: GatedCall, request: ApprovalHttpRequest): string {
-    const requester = this.requesterOf(request, call);
+  /** The clock the gate judges expiry by (ms since the epoch). Override in tests. */
+  protected now(): number {
+    return Date.now();
+  }
+
+  /**
+   * The call's binding digest. `unshared`: the approval gets a random key no other call can present,
+   * so arguments that are not data (a request object, a callback) are bound by that key alone.
+   */
+  private digestOf(call: GatedCall, unshared: boolean): string {
+    const request = this.requestContext.current()?.request;
+    const requester = request ? this.requesterOf(request, call) : undefined;
     try {
-      return bindingDigest({ action: call.metadata.action, args: call.args, requester });
+      return bindingDigest(this.config.bindingKey, { action: call.metadata.action, args: call.args, requester });
     } catch (error) {
-      if (error instanceof NotCanonicalError) throw new ApprovalBindingError(call.className, call.methodName, `${error.path} is ${error.what}`);
-      throw error;
+      if (!(error instanceof NotCanonicalError)) throw error;
+      if (unshared) return bindingDigest(this.config.bindingKey, { action: call.metadata.action, args: [randomUUID()], requester });
+      throw new ApprovalBindingError(call.className, call.methodName, `${error.path} is ${error.what}`);
     }
   }
 
-  private async presentedApproval(call: GatedCall, id: string, digest: string, signal: AbortSignal): Promise<Approval> {
-    let approval: Approval;
+  private trigger(input: TriggerApprovalInput, signal: AbortSignal | undefined): Promise<Approval> {
+    return this.client.approvals[TRIGGER_BOUND](input, { signal });
+  }
+
+  private async presentedApproval(call: GatedCall, id: string, signal: AbortSignal): Promise<Approval> {
     try {
-      approval = await this.client.approvals.get(id, { signal });
+      return await this.client.approvals.get(id, { signal });
     } catch (error) {
       if (error instanceof NotFoundError) throw this.mismatch(call, 'approval_not_found', id, `Approval ${id} does not exist`);
       throw error;
     }
-    if (approval.action !== call.metadata.action) {
-      throw this.mismatch(call, 'approval_action_mismatch', id, `Approval ${id} is for action "${approval.action}", not "${call.metadata.action}"`);
+  }
+
+  /** Throws ApprovalMismatchError unless the approval is bound to this call and shows what this call shows. */
+  private assertBound(call: GatedCall, approval: Approval, expected: ExpectedApproval): void {
+    const { id } = approval;
+    if (approval.action !== expected.input.action) {
+      throw this.mismatch(call, 'approval_action_mismatch', id, `Approval ${id} is for action "${approval.action}", not "${expected.input.action}"`);
     }
-    if (!dedupKeyMatches(approval.dedupKey, digest)) {
-      throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} was granted for another request (other arguments or another user), not this one`);
+    if (!dedupKeyMatches(approval.dedupKey, expected.digest)) {
+      throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} was granted for another call (other arguments or another user), not this one`);
     }
-    return approval;
+    const differs = contentMismatch(approval, expected.input);
+    if (differs !== undefined) {
+      throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} showed the approver another ${differs} than this call would, so it does not approve this call`);
+    }
+  }
+
+  /**
+   * May this approval run this call? Bound to it (assertBound), decided approved, and within its
+   * lifetime. Answers pending (async), or throws; the single use is taken separately, by useOnce().
+   */
+  private authorize(call: GatedCall, approval: Approval, expected: ExpectedApproval): void {
+    this.assertBound(call, approval, expected);
+    if (approval.pending) throw new ApprovalPending(approval.id, approval.expiresAt, call.metadata.retryAfter ?? DEFAULT_RETRY_AFTER_MS);
+    // Past its expiry an approval is refused: its used mark is only kept for its lifetime plus a margin.
+    const expired = approval.approved && approval.expiresAt !== null && approval.expiresAt.getTime() <= this.now();
+    if (approval.approved && !expired) return;
+    const status = expired ? 'expired' : (approval.status as 'denied' | 'expired');
+    this.logger.warn(`Approval not granted: action=${approval.action} id=${approval.id} status=${status} for ${call.className}.${call.methodName}`);
+    throw new ApprovalDenied(approval.id, status);
   }
 
   private mismatch(call: GatedCall, code: ApprovalMismatchCode, id: string, message: string): ApprovalMismatchError {
@@ -174,26 +263,72 @@ export class ApprovalGate implements ApprovalGateRunner {
     return new ApprovalMismatchError(code, id, message);
   }
 
-  /** Throws unless the approval is approved and still within its lifetime. */
-  private assertRunnable(call: GatedCall, approval: Approval): void {
-    if (approval.pending) throw new ApprovalPending(approval.id, approval.expiresAt, call.metadata.retryAfter ?? DEFAULT_RETRY_AFTER_MS);
-    // Past its expiry an approval no longer dedups on the broker, and its used mark may be gone: refuse it.
-    const expired = approval.approved && approval.expiresAt !== null && approval.expiresAt.getTime() <= Date.now();
-    if (approval.approved && !expired) return;
-    const status = expired ? 'expired' : (approval.status as 'denied' | 'expired');
-    this.logger.warn(`Approval not granted: action=${approval.action} id=${approval.id} status=${status} for ${call.className}.${call.methodName} (async)`);
-    throw new ApprovalDenied(approval.id, status);
+  /** Takes the approval's single use and runs the call, or throws 409 (used, in use) or 503 (store). */
+  private async useOnce(call: GatedCall, approval: Approval): Promise<unknown> {
+    const use = await this.claimUse(approval);
+    if (use === 'done') {
+      this.logger.warn(`Approval refused: action=${approval.action} id=${approval.id} already used, for ${call.className}.${call.methodName}`);
+      throw new ApprovalAlreadyUsedError(approval.id);
+    }
+    return this.useClaimed(call, approval, use);
   }
 
-  /** Single use, atomically across replicas: true for the one caller that may run. */
-  private consume(approval: Approval): Promise<boolean> {
-    const lifetime = approval.expiresAt ? approval.expiresAt.getTime() - Date.now() : MAX_APPROVAL_LIFETIME_MS;
-    return this.store.consumeApproval(approval.id, Math.ceil(Math.max(1, lifetime) + USED_MARK_MARGIN_MS));
+  /**
+   * Claims the approval's use with a short lease. `'done'`: used already; `'held'`: another attempt
+   * holds it; a token: ours to confirm with useClaimed().
+   */
+  private async claimUse(approval: Approval): Promise<{ token: string } | 'done' | 'held'> {
+    const token = randomUUID();
+    const claim = await this.undoingOnFailure(approval, token, () => this.store.claim(`approval:${approval.id}`, token, USE_CLAIM_LEASE_MS));
+    return claim === 'claimed' ? { token } : (claim satisfies Exclude<ClaimOutcome, 'claimed'>);
   }
 
-  private runApproved(call: GatedCall, approval: Approval): unknown {
+  /**
+   * Confirms a claimed use (the used mark then outlives the approval) and only then runs the call. If
+   * the store cannot confirm, the call does not run and the claim is undone where possible, so a retry
+   * can run it: exactly once overall.
+   */
+  private async useClaimed(call: GatedCall, approval: Approval, use: { token: string } | 'held'): Promise<unknown> {
+    if (use === 'held') {
+      this.logger.warn(`Approval refused: action=${approval.action} id=${approval.id} in use by another attempt, for ${call.className}.${call.methodName}`);
+      throw new ApprovalInUseError(approval.id, USE_CLAIM_LEASE_MS);
+    }
+    const key = `approval:${approval.id}`;
+    const confirmed = await this.undoingOnFailure(approval, use.token, () => this.store.complete(key, use.token, this.usedMarkTtl(approval)));
+    // Our lease lapsed before we confirmed (a stalled process) and another attempt took the use.
+    if (!confirmed) throw new ApprovalInUseError(approval.id, USE_CLAIM_LEASE_MS);
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
     return call.method.apply(call.instance, call.args);
+  }
+
+  /**
+   * Runs a claim or confirm step, asked again once if the store fails (asked again with the same token,
+   * each answers the same, so an answer lost to a timeout is found again). If it fails twice, nothing
+   * runs and the token's claim is undone where the store allows, so a retry can run the call.
+   */
+  private async undoingOnFailure<T>(approval: Approval, token: string, step: () => Promise<T>): Promise<T> {
+    try {
+      try {
+        return await step();
+      } catch (error) {
+        if (!(error instanceof ApprovalStoreUnavailableError)) throw error;
+        return await step();
+      }
+    } catch (error) {
+      await this.store.release(`approval:${approval.id}`, token).catch(() => {
+        this.logger.error(
+          `Approval ${approval.id}: the approval store failed while taking its single use, and the claim could not be undone; nothing ran. ` +
+            `A retry gets 409 approval_in_use until the claim lapses (${USE_CLAIM_LEASE_MS} ms) and runs then, unless the confirmation had landed (409 approval_already_used).`,
+        );
+      });
+      throw error;
+    }
+  }
+
+  /** The approval's lifetime by the broker's own timestamps, plus the margin: no local clock involved. */
+  private usedMarkTtl(approval: Approval): number {
+    const lifetime = approval.expiresAt ? approval.expiresAt.getTime() - approval.createdAt.getTime() : MAX_APPROVAL_LIFETIME_MS;
+    return Math.ceil(Math.min(Math.max(1, lifetime), MAX_APPROVAL_LIFETIME_MS) + USED_MARK_MARGIN_MS);
   }
 
   /** Turns the decorator's options and the call's arguments into the approval request. */

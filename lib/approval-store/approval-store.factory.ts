@@ -17,7 +17,7 @@ export interface CreatedApprovalStore {
   owned: boolean;
 }
 
-const STORE_METHODS = ['consumeApproval', 'claimWebhook', 'completeWebhook', 'releaseWebhook'] as const;
+const STORE_METHODS = ['claim', 'renew', 'complete', 'release'] as const;
 
 /** Builds the module's store at bootstrap (inside a provider factory: one per app, never shared by accident). */
 export async function createApprovalStore(option: ApprovalStoreOption | undefined): Promise<CreatedApprovalStore> {

@@ -1,39 +1,39 @@
 /**
- * What a webhook claim found:
- * - `claimed`: nobody processed this id yet; the caller now holds it and must `complete` or `release` it;
- * - `processing`: another request (maybe on another replica) holds it right now;
- * - `done`: already processed: answer 2xx without running anything.
+ * What a claim found:
+ * - `claimed`: nobody held the key, or `token` already did; the caller holds it now and must `complete` or `release` it;
+ * - `held`: another token holds it right now (maybe on another replica), until it completes, releases or its lease lapses;
+ * - `done`: completed: the work it guards was done (an approval used, a webhook processed).
  */
-export type WebhookClaim = 'claimed' | 'processing' | 'done';
+export type ClaimOutcome = 'claimed' | 'held' | 'done';
 
 /**
- * Shared state that makes approvals durable across restarts and replicas: which approvals were used
- * (single use) and which decision webhooks were processed. Every method is one atomic operation
- * (no read-then-write), so concurrent callers on any number of replicas agree.
+ * Shared state that makes approvals single-use and webhooks processed once, across restarts and
+ * replicas. One mechanism for both: a key is claimed with a lease by one token, the lease can be
+ * renewed while the work runs, and the claim is completed (kept `ttl` ms) or released. The gate uses
+ * keys `approval:<id>`, the decision dispatcher `webhook:<id>`.
  *
- * A method that cannot reach its backend rejects with ApprovalStoreUnavailableError; callers then fail
- * closed (nothing runs). Durations are milliseconds.
+ * Every method is one atomic operation (no read-then-write across round trips), so concurrent callers
+ * on any number of replicas agree. Claiming again with the token that holds the key answers `claimed`,
+ * so a caller that lost an answer can ask again. A method that cannot reach its backend rejects with
+ * ApprovalStoreUnavailableError; callers then fail closed (nothing runs). Durations are milliseconds.
  *
  * `ApprovalStore` is also the injection token: `@Inject(ApprovalStore) store: ApprovalStore`.
  */
 export interface ApprovalStore {
-  /**
-   * Marks the approval used and resolves true, for exactly one caller; every later (or concurrent)
-   * caller gets false. The mark is kept `ttl` ms.
-   */
-  consumeApproval(approvalId: string, ttl: number): Promise<boolean>;
+  /** Claims `key` for `token` for `lease` ms; see ClaimOutcome. */
+  claim(key: string, token: string, lease: number): Promise<ClaimOutcome>;
+
+  /** Extends the claim to `lease` ms from now while `token` holds it; false when it no longer does. */
+  renew(key: string, token: string, lease: number): Promise<boolean>;
 
   /**
-   * Claims a webhook id for processing with a lease of `lease` ms, identified by `token`. A claim
-   * whose holder crashed lapses with its lease, so a later redelivery can claim it again.
+   * Marks `key` done for `ttl` ms if `token` holds it (or already completed it): later claims answer
+   * `done`. False, and nothing written, when another token holds it or the claim lapsed.
    */
-  claimWebhook(webhookId: string, token: string, lease: number): Promise<WebhookClaim>;
+  complete(key: string, token: string, ttl: number): Promise<boolean>;
 
-  /** Records the webhook id as processed for `ttl` ms: later claims answer `done`. */
-  completeWebhook(webhookId: string, ttl: number): Promise<void>;
-
-  /** Drops the claim if `token` still holds it, so a redelivery processes the webhook again. */
-  releaseWebhook(webhookId: string, token: string): Promise<void>;
+  /** Drops the claim, or the done mark, of `token` (nothing else), so the key can be claimed again. */
+  release(key: string, token: string): Promise<void>;
 
   /** Frees connections and timers. Called at app shutdown only for stores the module created itself. */
   close?(): Promise<void>;

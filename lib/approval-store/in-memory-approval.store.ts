@@ -1,5 +1,5 @@
 import { assertTtl } from './assert-ttl.js';
-import type { ApprovalStore, WebhookClaim } from './approval-store.interface.js';
+import type { ApprovalStore, ClaimOutcome } from './approval-store.interface.js';
 
 export interface InMemoryApprovalStoreOptions {
   /** Clock in ms since the epoch. Default `Date.now`; tests pass their own. */
@@ -13,8 +13,7 @@ interface Entry {
 
 /** Expired entries are dropped on writes at most this often, so memory stays bounded without a timer. */
 const SWEEP_INTERVAL_MS = 60_000;
-// Claims are stored as `claim:<token>`, so no token can pass for the done mark.
-const DONE = 'done';
+// Values are `claim:<token>` or `done:<token>`: whatever a token is, it cannot pass for the other state.
 
 /**
  * The default store: state in this process only. Right for one replica (or tests); with several
@@ -31,7 +30,7 @@ export class InMemoryApprovalStore implements ApprovalStore {
     this.nextSweep = this.now() + SWEEP_INTERVAL_MS;
   }
 
-  /** Live entries (approvals used plus webhook ids held), for tests and metrics. */
+  /** Live entries (claims and done marks), for tests and metrics. */
   get size(): number {
     const now = this.now();
     let live = 0;
@@ -39,23 +38,34 @@ export class InMemoryApprovalStore implements ApprovalStore {
     return live;
   }
 
-  async consumeApproval(approvalId: string, ttl: number): Promise<boolean> {
-    return this.setIfAbsent(`approval:${approvalId}`, '1', ttl);
+  async claim(key: string, token: string, lease: number): Promise<ClaimOutcome> {
+    assertTtl(lease);
+    const value = this.get(key);
+    if (value === undefined || value === `claim:${token}`) {
+      this.set(key, `claim:${token}`, lease);
+      return 'claimed';
+    }
+    return value.startsWith('done:') ? 'done' : 'held';
   }
 
-  async claimWebhook(webhookId: string, token: string, lease: number): Promise<WebhookClaim> {
-    const key = `webhook:${webhookId}`;
-    if (this.setIfAbsent(key, `claim:${token}`, lease)) return 'claimed';
-    return this.get(key) === DONE ? 'done' : 'processing';
+  async renew(key: string, token: string, lease: number): Promise<boolean> {
+    assertTtl(lease);
+    if (this.get(key) !== `claim:${token}`) return false;
+    this.set(key, `claim:${token}`, lease);
+    return true;
   }
 
-  async completeWebhook(webhookId: string, ttl: number): Promise<void> {
-    this.set(`webhook:${webhookId}`, DONE, ttl);
+  async complete(key: string, token: string, ttl: number): Promise<boolean> {
+    assertTtl(ttl);
+    const value = this.get(key);
+    if (value !== `claim:${token}` && value !== `done:${token}`) return false;
+    this.set(key, `done:${token}`, ttl);
+    return true;
   }
 
-  async releaseWebhook(webhookId: string, token: string): Promise<void> {
-    const key = `webhook:${webhookId}`;
-    if (this.get(key) === `claim:${token}`) this.entries.delete(key);
+  async release(key: string, token: string): Promise<void> {
+    const value = this.get(key);
+    if (value === `claim:${token}` || value === `done:${token}`) this.entries.delete(key);
   }
 
   async close(): Promise<void> {
@@ -68,13 +78,6 @@ export class InMemoryApprovalStore implements ApprovalStore {
     if (entry.expiresAt > this.now()) return entry.value;
     this.entries.delete(key);
     return undefined;
-  }
-
-  private setIfAbsent(key: string, value: string, ttl: number): boolean {
-    assertTtl(ttl);
-    if (this.get(key) !== undefined) return false;
-    this.set(key, value, ttl);
-    return true;
   }
 
   private set(key: string, value: string, ttl: number): void {

@@ -1,7 +1,7 @@
 import { Logger, type LoggerService } from '@nestjs/common';
 import { SesameConfigError } from '../errors.js';
 import { ApprovalStoreUnavailableError } from './approval-store.errors.js';
-import type { ApprovalStore, WebhookClaim } from './approval-store.interface.js';
+import type { ApprovalStore, ClaimOutcome } from './approval-store.interface.js';
 import { assertTtl } from './assert-ttl.js';
 import { FAIL_FAST_REDIS_OPTIONS, loadIoredis } from './load-ioredis.js';
 import type { RedisClientLike, RedisConnectionOptions } from './redis-client.like.js';
@@ -30,18 +30,27 @@ export interface RedisApprovalStoreConnectOptions extends Omit<RedisApprovalStor
 /** Set only by connect(): a store made from a client you passed never closes it. */
 const OWNS_CLIENT = Symbol('ownsClient');
 
-// Claims hold `claim:<token>`; processed ids hold `done`. One script each: no read-then-write across round trips.
+// Values are `claim:<token>` or `done:<token>`. One script per operation: no read-then-write across round trips.
 const CLAIM_SCRIPT = `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'claimed' end
-if redis.call('GET', KEYS[1]) == 'done' then return 'done' end
-return 'processing'`;
+local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 'claimed' end
+if string.sub(v, 1, 5) == 'done:' then return 'done' end
+return 'held'`;
+const RENEW_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0`;
+const COMPLETE_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or v == ARGV[2] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end
+return 0`;
 const RELEASE_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or v == ARGV[2] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
 /**
- * Approval state in Redis, shared by every replica: single use through `SET key 1 NX PX ttl`,
- * webhook claims through small Lua scripts. While Redis is unreachable every operation rejects with
+ * Approval state in Redis, shared by every replica: claims, renewals, done marks and releases are
+ * each one small Lua script. While Redis is unreachable every operation rejects with
  * ApprovalStoreUnavailableError within `commandTimeout` (callers answer 503 and run nothing); ioredis
  * reconnects on its own and the store works again without a restart. Outage and recovery are logged
  * once each (context `SesameApprovalStore`), never with the URL or a password.
@@ -103,28 +112,29 @@ export class RedisApprovalStore implements ApprovalStore {
     return store;
   }
 
-  async consumeApproval(approvalId: string, ttl: number): Promise<boolean> {
-    assertTtl(ttl);
-    const reply = await this.run('consume approval', () => this.client.call('SET', this.key('approval', approvalId), '1', 'NX', 'PX', ttl));
-    return reply === 'OK';
-  }
-
-  async claimWebhook(webhookId: string, token: string, lease: number): Promise<WebhookClaim> {
+  async claim(key: string, token: string, lease: number): Promise<ClaimOutcome> {
     assertTtl(lease);
-    const reply = await this.run('claim webhook', () =>
-      this.client.call('EVAL', CLAIM_SCRIPT, 1, this.key('webhook', webhookId), `claim:${token}`, lease),
-    );
-    if (reply === 'claimed' || reply === 'processing' || reply === 'done') return reply;
-    throw new ApprovalStoreUnavailableError('claim webhook', `unexpected reply ${JSON.stringify(reply)}`);
+    const reply = await this.run('claim', () => this.client.call('EVAL', CLAIM_SCRIPT, 1, this.prefix + key, `claim:${token}`, lease));
+    if (reply === 'claimed' || reply === 'held' || reply === 'done') return reply;
+    throw new ApprovalStoreUnavailableError('claim', `unexpected reply ${JSON.stringify(reply)}`);
   }
 
-  async completeWebhook(webhookId: string, ttl: number): Promise<void> {
+  async renew(key: string, token: string, lease: number): Promise<boolean> {
+    assertTtl(lease);
+    const reply = await this.run('renew', () => this.client.call('EVAL', RENEW_SCRIPT, 1, this.prefix + key, `claim:${token}`, lease));
+    return reply === 1;
+  }
+
+  async complete(key: string, token: string, ttl: number): Promise<boolean> {
     assertTtl(ttl);
-    await this.run('complete webhook', () => this.client.call('SET', this.key('webhook', webhookId), 'done', 'PX', ttl));
+    const reply = await this.run('complete', () =>
+      this.client.call('EVAL', COMPLETE_SCRIPT, 1, this.prefix + key, `claim:${token}`, `done:${token}`, ttl),
+    );
+    return reply === 1;
   }
 
-  async releaseWebhook(webhookId: string, token: string): Promise<void> {
-    await this.run('release webhook', () => this.client.call('EVAL', RELEASE_SCRIPT, 1, this.key('webhook', webhookId), `claim:${token}`));
+  async release(key: string, token: string): Promise<void> {
+    await this.run('release', () => this.client.call('EVAL', RELEASE_SCRIPT, 1, this.prefix + key, `claim:${token}`, `done:${token}`));
   }
 
   /** Detaches from the client; quits it too when the store created it. */
@@ -157,10 +167,6 @@ export class RedisApprovalStore implements ApprovalStore {
       }, this.commandTimeout);
       this.client.on('end', finish);
     });
-  }
-
-  private key(kind: 'approval' | 'webhook', id: string): string {
-    return `${this.prefix}${kind}:${id}`;
   }
 
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {

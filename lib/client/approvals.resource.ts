@@ -7,6 +7,9 @@ import { MAX_WAIT_SECONDS, wire, type WireRequest } from './broker-wire.js';
 import { Cancellation } from './cancellation.js';
 import { assertValidTriggerInput } from './trigger-approval.input.js';
 
+/** Names the gate's trigger method: not part of the public API, so callers cannot reach the reserved namespace by accident. */
+export const TRIGGER_BOUND = Symbol.for('nestjs-sesame.trigger-bound');
+
 /** Extra time a long-poll request gets beyond the seconds it asked the broker to hold it. */
 const LONG_POLL_GRACE_MS = 5_000;
 
@@ -21,10 +24,19 @@ export class ApprovalsResource implements ApprovalWaiter {
   }
 
   async trigger(input: TriggerApprovalInput, options: { signal?: AbortSignal } = {}): Promise<Approval> {
-    assertValidTriggerInput(input);
+    return this.#trigger(input, options.signal, false);
+  }
+
+  /** The approval gate's trigger: the only caller allowed dedup keys in the reserved `sesame:` namespace. */
+  [TRIGGER_BOUND](input: TriggerApprovalInput, options: { signal?: AbortSignal } = {}): Promise<Approval> {
+    return this.#trigger(input, options.signal, true);
+  }
+
+  async #trigger(input: TriggerApprovalInput, signal: AbortSignal | undefined, reserved: boolean): Promise<Approval> {
+    assertValidTriggerInput(input, reserved);
     // A generated key makes the client's own retries of this POST idempotent: never two pages for one call.
     const dedupKey = input.dedupKey ?? `auto_${randomUUID()}`;
-    const body = await this.#send(wire.trigger(input, dedupKey), options.signal);
+    const body = await this.#send(wire.trigger(input, dedupKey), signal);
     return this.toApproval(body);
   }
 

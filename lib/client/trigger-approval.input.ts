@@ -1,6 +1,12 @@
 import { RequestRejectedError } from '../errors.js';
 import type { TriggerApprovalInput } from './approval.types.js';
 
+/**
+ * Dedup keys starting with this belong to the approval gate, which derives them from a keyed binding of
+ * the call: trigger() refuses them from anyone else, so no caller-chosen key lands in the gate's namespace.
+ */
+export const RESERVED_DEDUP_PREFIX = 'sesame:';
+
 /** Broker maximum lifetime of an approval: 7 days, in ms. */
 const MAX_EXPIRES_IN_MS = 604_800_000;
 
@@ -10,7 +16,7 @@ const MAX_EXPIRES_IN_MS = 604_800_000;
  * machinery allocated about 15 KB per call (measured), which thousands of concurrent calls pay in GC.
  * Values are never echoed in messages.
  */
-export function assertValidTriggerInput(input: TriggerApprovalInput): void {
+export function assertValidTriggerInput(input: TriggerApprovalInput, allowReservedDedupKey = false): void {
   if (typeof input !== 'object' || input === null) {
     throw new RequestRejectedError(null, 'invalid_input', 'trigger() takes an object with at least action and summary');
   }
@@ -26,6 +32,9 @@ export function assertValidTriggerInput(input: TriggerApprovalInput): void {
     problems.push('callbackUrl: must be an absolute http(s) URL');
   }
   if (dedupKey !== undefined && dedupKey !== null && !isText(dedupKey, 200)) problems.push('dedupKey: must be a string of 1 to 200 characters');
+  else if (typeof dedupKey === 'string' && dedupKey.startsWith(RESERVED_DEDUP_PREFIX) && !allowReservedDedupKey) {
+    problems.push(`dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`);
+  }
   if (expiresIn !== undefined && expiresIn !== null && !(Number.isInteger(expiresIn) && (expiresIn as number) >= 1 && (expiresIn as number) <= MAX_EXPIRES_IN_MS)) {
     problems.push(`expiresIn: must be a whole number of ms from 1 to ${MAX_EXPIRES_IN_MS} (7 days)`);
   }

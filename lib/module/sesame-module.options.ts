@@ -18,6 +18,22 @@ export interface SesameModuleOptions extends Omit<SesameClientOptions, 'env'> {
    */
   webhookIdTtl?: number;
   /**
+   * How long one delivery holds a decision webhook's id while its handlers run, renewed every third of
+   * it; a redelivery takes over only once the holder stopped renewing (its process died). Default 60_000.
+   */
+  webhookClaimLease?: number;
+  /**
+   * The secret approvals are bound to their call with (an HMAC over action, arguments and requester),
+   * at least 32 characters. Default: `SESAME_BINDING_SECRET`, else derived from the API key, so replicas
+   * with one API key agree. Set the same value in every app that must accept each other's async approvals.
+   */
+  bindingSecret?: string;
+  /**
+   * Most blocking approvals this process waits on at once (each holds a connection to the broker);
+   * beyond it a gated call fails at once with `503 approval_capacity_exceeded`. Default 20_000.
+   */
+  maxPendingApprovals?: number;
+  /**
    * Where approval uses (single use) and processed webhook ids are kept. Default `{ type: 'memory' }`
    * (this process only). With several replicas or to survive restarts: `{ type: 'redis', url: 'redis://...' }`
    * (needs the `ioredis` package) or your own ApprovalStore instance.

@@ -1,4 +1,5 @@
-import { IsInt, IsOptional, Min } from 'class-validator';
+import { createHmac } from 'node:crypto';
+import { IsInt, IsOptional, IsString, Max, Min, MinLength } from 'class-validator';
 import { resolveClientOptions, type ResolvedClientOptions, type SesameClientOptions } from '../client/sesame-client.options.js';
 import { SesameConfigError } from '../errors.js';
 import { validatePlain } from '../validation/validate-plain.js';
@@ -6,6 +7,9 @@ import { decodeWebhookSecret } from '../webhooks/webhook-secret.js';
 import type { SesameModuleOptions } from './sesame-module.options.js';
 
 const DEFAULT_WEBHOOK_ID_TTL = 24 * 3_600_000;
+const DEFAULT_WEBHOOK_CLAIM_LEASE = 60_000;
+/** Enough for the 10,000-waiter benchmark with room to spare; each pending wait holds one socket to the broker. */
+const DEFAULT_MAX_PENDING_APPROVALS = 20_000;
 
 /**
  * The module's options after env fallbacks, defaults and validation: what every provider reads.
@@ -14,6 +18,7 @@ const DEFAULT_WEBHOOK_ID_TTL = 24 * 3_600_000;
 export class SesameConfig {
   readonly #client: SesameClientOptions;
   readonly #webhookSecrets: readonly string[];
+  readonly #bindingKey: Buffer;
 
   constructor(
     client: SesameClientOptions,
@@ -22,9 +27,20 @@ export class SesameConfig {
     readonly defaultTimeout: number,
     /** How long processed webhook ids are remembered (ms). */
     readonly webhookIdTtl: number = Math.max(DEFAULT_WEBHOOK_ID_TTL, 2 * webhookTolerance),
+    /** The key approval bindings are MACed with (see approval-binding.ts); never leaves the process. */
+    bindingKey: Buffer = Buffer.alloc(32),
+    /** How long a decision webhook's claim lasts without renewal (ms). */
+    readonly webhookClaimLease: number = DEFAULT_WEBHOOK_CLAIM_LEASE,
+    /** Most blocking approvals this process waits on at once. */
+    readonly maxPendingApprovals: number = DEFAULT_MAX_PENDING_APPROVALS,
   ) {
     this.#client = client;
     this.#webhookSecrets = webhookSecrets;
+    this.#bindingKey = bindingKey;
+  }
+
+  get bindingKey(): Buffer {
+    return this.#bindingKey;
   }
 
   /** Validated options for `new SesameClient()`. */
@@ -40,6 +56,9 @@ export class SesameConfig {
 class ModuleOptionRules {
   @IsOptional() @IsInt() @Min(1_000) webhookTolerance?: number;
   @IsOptional() @IsInt() @Min(1_000) webhookIdTtl?: number;
+  @IsOptional() @IsInt() @Min(1_000) @Max(3_600_000) webhookClaimLease?: number;
+  @IsOptional() @IsInt() @Min(1) maxPendingApprovals?: number;
+  @IsOptional() @IsString() @MinLength(32) bindingSecret?: string;
 }
 
 /** Runs at bootstrap (inside the provider factory), so a bad option stops the app before it listens. */
@@ -48,8 +67,19 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
     throw new SesameConfigError('SesameModule options must be an object');
   }
   // `store` is read by the store's own factory; it is no client option.
-  const { webhookSecret, webhookTolerance, webhookIdTtl, store: _store, env = process.env, ...clientOptions } = options ?? {};
-  const problems = validatePlain(ModuleOptionRules, { webhookTolerance, webhookIdTtl });
+  const {
+    webhookSecret,
+    webhookTolerance,
+    webhookIdTtl,
+    webhookClaimLease,
+    maxPendingApprovals,
+    bindingSecret: bindingSecretOption,
+    store: _store,
+    env = process.env,
+    ...clientOptions
+  } = options ?? {};
+  const bindingSecret = bindingSecretOption ?? (env.SESAME_BINDING_SECRET || undefined);
+  const problems = validatePlain(ModuleOptionRules, { webhookTolerance, webhookIdTtl, webhookClaimLease, maxPendingApprovals, bindingSecret });
   if (problems.length > 0) throw new SesameConfigError(`Invalid SesameModule options: ${problems.join('; ')}`);
   const tolerance = webhookTolerance ?? 300_000;
   // A replay stays verifiable for `tolerance` on either side of its timestamp: remember ids at least that long.
@@ -80,7 +110,19 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
     tolerance,
     client.defaultTimeout,
     webhookIdTtl ?? Math.max(DEFAULT_WEBHOOK_ID_TTL, 2 * tolerance),
+    bindingKeyFrom(bindingSecret ?? client.apiKey),
+    webhookClaimLease ?? DEFAULT_WEBHOOK_CLAIM_LEASE,
+    maxPendingApprovals ?? DEFAULT_MAX_PENDING_APPROVALS,
   );
+}
+
+/**
+ * A key of its own for bindings, derived from the binding secret or, by default, from the API key:
+ * replicas sharing a key agree, and nobody without it (a caller, another app's code) can compute a
+ * binding. Derived rather than used as is, so a binding never doubles as anything the key signs.
+ */
+function bindingKeyFrom(secret: string): Buffer {
+  return createHmac('sha256', secret).update('nestjs-sesame approval binding v2').digest();
 }
 
 function toSecretList(value: unknown): string[] {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
+import { keepClaimed } from '../approval-store/keep-claimed.js';
 import { SesameConfigError } from '../errors.js';
 import { SesameConfig } from '../module/sesame.config.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
@@ -26,12 +27,6 @@ export type WebhookDispatchResult =
   | { status: 'duplicate' }
   /** Another request holds this webhook id right now: nothing ran; answer non-2xx so the broker redelivers. */
   | { status: 'in_progress' };
-
-/**
- * How long one delivery holds a webhook id while its handlers run. If its process dies meanwhile, a
- * redelivery after this takes over (the handlers then run again: at-least-once, never lost).
- */
-export const WEBHOOK_CLAIM_LEASE_MS = 60_000;
 
 /**
  * Runs the @OnApprovalDecision methods of this app's providers and controllers for a verified
@@ -106,34 +101,44 @@ export class ApprovalDecisionDispatcher implements OnModuleInit {
   async dispatchOnce(payload: ApprovalDecisionPayload): Promise<WebhookDispatchResult> {
     const { webhookId } = payload;
     const about = `webhook ${webhookId} (approval ${payload.approvalId}, ${payload.action})`;
+    const key = `webhook:${webhookId}`;
     const token = randomUUID();
-    const claim = await this.store.claimWebhook(webhookId, token, WEBHOOK_CLAIM_LEASE_MS);
+    const lease = this.config.webhookClaimLease;
+    const claim = await this.store.claim(key, token, lease);
     if (claim === 'done') {
       this.logger.log(`Decision ${about} was already processed: no handler runs again`);
       return { status: 'duplicate' };
     }
-    if (claim === 'processing') {
+    if (claim === 'held') {
       this.logger.warn(`Decision ${about} is being processed by another request right now: refused, the broker will redeliver`);
       return { status: 'in_progress' };
     }
 
+    // A handler may outlast the lease: renewing it keeps a redelivery from running the handlers a second time beside it.
+    const renewal = keepClaimed(this.store, key, token, lease, (reason) =>
+      this.logger.error(`Could not keep the claim on ${about} while its handlers run (${reason}): a redelivery may run them again`),
+    );
     let handlers: number;
     try {
       handlers = await this.dispatch(payload);
     } catch (error) {
-      await this.store.releaseWebhook(webhookId, token).catch((releaseError: unknown) => {
+      renewal.stop();
+      await this.store.release(key, token).catch((releaseError: unknown) => {
         this.logger.error(
-          `Could not release ${about} after its handlers failed (${describe(releaseError)}): a redelivery runs them once the claim lapses (${WEBHOOK_CLAIM_LEASE_MS} ms)`,
+          `Could not release ${about} after its handlers failed (${describe(releaseError)}): a redelivery runs them once the claim lapses (${lease} ms)`,
         );
       });
       throw error;
     }
+    renewal.stop();
     try {
-      await this.store.completeWebhook(webhookId, this.config.webhookIdTtl);
+      if (!(await this.store.complete(key, token, this.config.webhookIdTtl))) {
+        this.logger.error(`Handlers of ${about} ran, but its claim had lapsed before it was recorded as processed: another delivery may have run them too`);
+      }
     } catch (error) {
       // The handlers did run: answering 2xx stops redeliveries, which is the best left to do.
       this.logger.error(
-        `Handlers of ${about} ran, but it could not be recorded as processed (${describe(error)}): a redelivery after ${WEBHOOK_CLAIM_LEASE_MS} ms would run them again`,
+        `Handlers of ${about} ran, but it could not be recorded as processed (${describe(error)}): a redelivery after ${lease} ms would run them again`,
       );
     }
     return { status: 'dispatched', handlers };

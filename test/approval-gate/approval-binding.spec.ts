@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { RequireApproval, SesameConfigError } from '../../lib/index.js';
-import { bindingDedupKey, bindingDigest, dedupKeyMatches } from '../../lib/approval-gate/approval-binding.js';
+import { bindingDedupKey, bindingDigest, dedupKeyMatches, keyedDiscriminator } from '../../lib/approval-gate/approval-binding.js';
 import { readApprovalIdHeader } from '../../lib/approval-gate/approval-id.header.js';
 import { canonicalJson, NotCanonicalError } from '../../lib/approval-gate/canonical-json.js';
 
@@ -65,34 +65,38 @@ describe('canonicalJson', () => {
 });
 
 describe('approval binding', () => {
+  const key = Buffer.alloc(32, 7);
   const base = { action: 'payments.refund', args: [{ amount: 42, customerId: 'cus_1' }], requester: 'alice' };
 
-  it('the digest changes with the action, any argument, and the requester', () => {
-    const digest = bindingDigest(base);
+  it('the digest changes with the action, any argument, the requester and the key', () => {
+    const digest = bindingDigest(key, base);
     expect(digest).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(bindingDigest({ ...base, args: [{ customerId: 'cus_1', amount: 42 }] })).toBe(digest);
-    expect(bindingDigest({ ...base, action: 'payments.payout' })).not.toBe(digest);
-    expect(bindingDigest({ ...base, args: [{ amount: 43, customerId: 'cus_1' }] })).not.toBe(digest);
-    expect(bindingDigest({ ...base, args: [{ amount: 42, customerId: 'cus_1' }, 'extra'] })).not.toBe(digest);
-    expect(bindingDigest({ ...base, requester: 'bob' })).not.toBe(digest);
-    expect(bindingDigest({ ...base, requester: undefined })).not.toBe(digest);
+    expect(bindingDigest(key, { ...base, args: [{ customerId: 'cus_1', amount: 42 }] })).toBe(digest);
+    expect(bindingDigest(key, { ...base, action: 'payments.payout' })).not.toBe(digest);
+    expect(bindingDigest(key, { ...base, args: [{ amount: 43, customerId: 'cus_1' }] })).not.toBe(digest);
+    expect(bindingDigest(key, { ...base, args: [{ amount: 42, customerId: 'cus_1' }, 'extra'] })).not.toBe(digest);
+    expect(bindingDigest(key, { ...base, requester: 'bob' })).not.toBe(digest);
+    expect(bindingDigest(key, { ...base, requester: undefined })).not.toBe(digest);
+    // Keyed: without the server's key nobody computes it, not even from the same inputs.
+    expect(bindingDigest(Buffer.alloc(32, 8), base)).not.toBe(digest);
   });
 
   it('derives dedup keys that fit the protocol (at most 200 characters) and match only their own digest', () => {
-    const digest = bindingDigest(base);
-    const other = bindingDigest({ ...base, requester: 'bob' });
+    const digest = bindingDigest(key, base);
+    const other = bindingDigest(key, { ...base, requester: 'bob' });
     const first = bindingDedupKey(digest);
-    const next = bindingDedupKey(digest, 'apr_used_one');
-    expect(first).toBe(`sesame:v1:${digest}`);
+    const next = bindingDedupKey(digest, keyedDiscriminator(key, 'after', 'apr_used_one'));
+    expect(first).toBe(`sesame:v2:${digest}`);
     expect(next).not.toBe(first);
-    expect(bindingDedupKey(digest, 'apr_used_one')).toBe(next);
+    expect(bindingDedupKey(digest, keyedDiscriminator(key, 'after', 'apr_used_one'))).toBe(next);
     expect(next.length).toBeLessThanOrEqual(200);
-    for (const key of [first, next]) {
-      expect(dedupKeyMatches(key, digest)).toBe(true);
-      expect(dedupKeyMatches(key, other)).toBe(false);
+    for (const k of [first, next]) {
+      expect(dedupKeyMatches(k, digest)).toBe(true);
+      expect(dedupKeyMatches(k, other)).toBe(false);
     }
     expect(dedupKeyMatches(null, digest)).toBe(false);
-    expect(dedupKeyMatches(`sesame:v1:${digest}x`, digest)).toBe(false);
+    expect(dedupKeyMatches(`sesame:v2:${digest}x`, digest)).toBe(false);
+    expect(dedupKeyMatches(`sesame:v1:${digest}`, digest)).toBe(false);
     expect(dedupKeyMatches(`user-key-${digest}`, digest)).toBe(false);
   });
 });

@@ -2,9 +2,10 @@ import { Injectable, Module, type INestApplication, type OnModuleInit } from '@n
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import {
+  ApprovalAlreadyUsedError,
   ApprovalDenied,
   ApprovalGateNotBoundError,
-  ApprovalMismatchError,
+  ApprovalInUseError,
   ApprovalTimeout,
   ApprovalsService,
   RequireApproval,
@@ -128,23 +129,29 @@ describe('@RequireApproval on provider methods', () => {
     expect(payments.ran).toEqual(['fee']);
   });
 
-  it('calls sharing a dedup key share one approval', async () => {
+  it('identical calls sharing a dedup key share one approval, and only one of them runs on it', async () => {
     const payments = app.get(PaymentsService);
     const first = payments.refund(500, 'cus_wait', 'ticket-9');
-    const approval = await broker.waitForApproval((a) => a.dedup_key === 'ticket-9');
+    const approval = await broker.waitForApproval((a) => a.summary === 'Refund 5 to cus_wait');
     const second = payments.refund(500, 'cus_wait', 'ticket-9');
     await broker.waitForHeldWaits(2);
     await broker.approve(approval.id);
-    await expect(Promise.all([first, second])).resolves.toHaveLength(2);
+    const outcomes = await Promise.allSettled([first, second]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+    expect([ApprovalAlreadyUsedError, ApprovalInUseError].some((type) => refused.reason instanceof type)).toBe(true);
+    expect(payments.ran).toEqual(['refund']);
     expect(broker.list()).toHaveLength(1);
   });
 
-  it('fails closed when a shared dedup key brings back an approval granted for another action', async () => {
+  it("a dedup key shared with another action never brings back that action's approval: the other call asks for its own", async () => {
     const payments = app.get(PaymentsService);
     await expect(payments.refund(4200, 'cus_ok', 'ticket-shared')).resolves.toContain('cus_ok');
-    const error = await payments.voidPayment('ticket-shared').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ApprovalMismatchError);
-    expect(error).toMatchObject({ code: 'approval_action_mismatch', approvalId: broker.list()[0].id });
+    const voided = payments.voidPayment('ticket-shared').catch((e: unknown) => e);
+    const own = await broker.waitForApproval((a) => a.action === 'payments.void');
+    expect(own.id).not.toBe(broker.list().find((a) => a.action === 'payments.refund')!.id);
+    await broker.deny(own.id);
+    expect(await voided).toBeInstanceOf(ApprovalDenied);
     expect(payments.ran).toEqual(['refund']);
   });
 

@@ -25,20 +25,22 @@ describe('RedisApprovalStore against a real redis-server', () => {
     await redis.stop();
   });
 
-  it('keeps marks under its key prefix with the ttl it was given (SET NX PX)', async () => {
+  it('keeps claims and done marks under its key prefix with the ttl it was given', async () => {
     const keyPrefix = prefix();
     const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix });
     try {
-      await store.consumeApproval('apr_ttl', 90_000);
-      await store.claimWebhook('msg_ttl', 'tok', 30_000);
+      await store.claim('approval:apr_ttl', 'tok', 90_000);
+      await store.claim('webhook:msg_ttl', 'tok', 30_000);
       const approvalTtl = Number(await store.client.call('PTTL', `${keyPrefix}approval:apr_ttl`));
       const claimTtl = Number(await store.client.call('PTTL', `${keyPrefix}webhook:msg_ttl`));
       expect(approvalTtl).toBeGreaterThan(80_000);
       expect(approvalTtl).toBeLessThanOrEqual(90_000);
       expect(claimTtl).toBeGreaterThan(20_000);
       expect(claimTtl).toBeLessThanOrEqual(30_000);
-      await store.completeWebhook('msg_ttl', 600_000);
-      expect(await store.client.call('GET', `${keyPrefix}webhook:msg_ttl`)).toBe('done');
+      await store.renew('webhook:msg_ttl', 'tok', 50_000);
+      expect(Number(await store.client.call('PTTL', `${keyPrefix}webhook:msg_ttl`))).toBeGreaterThan(40_000);
+      await store.complete('webhook:msg_ttl', 'tok', 600_000);
+      expect(await store.client.call('GET', `${keyPrefix}webhook:msg_ttl`)).toBe('done:tok');
       expect(Number(await store.client.call('PTTL', `${keyPrefix}webhook:msg_ttl`))).toBeGreaterThan(590_000);
     } finally {
       await store.close();
@@ -53,9 +55,9 @@ describe('RedisApprovalStore against a real redis-server', () => {
       RedisApprovalStore.connect({ url: redis.url, keyPrefix: prefix() }),
     ]);
     try {
-      await expect(a.consumeApproval('apr_x', 60_000)).resolves.toBe(true);
-      await expect(b.consumeApproval('apr_x', 60_000)).resolves.toBe(false);
-      await expect(other.consumeApproval('apr_x', 60_000)).resolves.toBe(true);
+      await expect(a.claim('approval:apr_x', 'a', 60_000)).resolves.toBe('claimed');
+      await expect(b.claim('approval:apr_x', 'b', 60_000)).resolves.toBe('held');
+      await expect(other.claim('approval:apr_x', 'b', 60_000)).resolves.toBe('claimed');
     } finally {
       await Promise.all([a.close(), b.close(), other.close()]);
     }
@@ -65,7 +67,7 @@ describe('RedisApprovalStore against a real redis-server', () => {
     const client = new Redis(redis.url, { enableOfflineQueue: false, lazyConnect: true });
     await client.connect();
     const store = new RedisApprovalStore({ client, keyPrefix: prefix() });
-    await expect(store.consumeApproval('apr_own', 60_000)).resolves.toBe(true);
+    await expect(store.claim('approval:apr_own', 't', 60_000)).resolves.toBe('claimed');
     await store.close();
     expect(client.status).toBe('ready');
     expect(await client.ping()).toBe('PONG');
@@ -83,27 +85,27 @@ describe('RedisApprovalStore against a real redis-server', () => {
     const logs = new LogLines();
     const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix: prefix(), logger: logs });
     try {
-      await expect(store.consumeApproval('apr_before', 60_000)).resolves.toBe(true);
+      await expect(store.claim('approval:apr_before', 't', 60_000)).resolves.toBe('claimed');
 
       await redis.stop();
       const started = Date.now();
       const failures = await Promise.all(
         [
-          store.consumeApproval('apr_during', 60_000),
-          store.claimWebhook('msg_during', 'tok', 60_000),
-          store.completeWebhook('msg_during', 60_000),
-          store.releaseWebhook('msg_during', 'tok'),
+          store.claim('approval:apr_during', 'tok', 60_000),
+          store.renew('webhook:msg_during', 'tok', 60_000),
+          store.complete('webhook:msg_during', 'tok', 60_000),
+          store.release('webhook:msg_during', 'tok'),
         ].map((p) => p.then(() => 'resolved', (error: unknown) => error)),
       );
       for (const failure of failures) expect(failure).toBeInstanceOf(ApprovalStoreUnavailableError);
-      expect((failures[0] as Error).message).toMatch(/^The approval store is unavailable \(consume approval\): /);
+      expect((failures[0] as Error).message).toMatch(/^The approval store is unavailable \(claim\): /);
       // Fails fast: no offline queue, no waiting for a reconnection.
       expect(Date.now() - started).toBeLessThan(2_000);
       expect(logs.lines.filter((l) => l.startsWith('error'))).toEqual([expect.stringMatching(/^error Approval store \(Redis\) unreachable: .*Failing closed/)]);
 
       await redis.start();
       await whenRedisReady(store.client);
-      await expect(store.consumeApproval('apr_after', 60_000)).resolves.toBe(true);
+      await expect(store.claim('approval:apr_after', 't', 60_000)).resolves.toBe('claimed');
       expect(logs.lines.filter((l) => l.includes('reachable again'))).toHaveLength(1);
       expect(logs.lines.join('\n')).not.toContain(redis.url);
     } finally {
@@ -118,10 +120,10 @@ describe('RedisApprovalStore against a real redis-server', () => {
     const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix: prefix(), logger: logs });
     try {
       expect(logs.lines).toEqual([expect.stringMatching(/^error Approval store \(Redis\) unreachable: .*ECONNREFUSED/)]);
-      await expect(store.consumeApproval('apr_1', 60_000)).rejects.toBeInstanceOf(ApprovalStoreUnavailableError);
+      await expect(store.claim('approval:apr_1', 't', 60_000)).rejects.toBeInstanceOf(ApprovalStoreUnavailableError);
       await redis.start();
       await whenRedisReady(store.client);
-      await expect(store.consumeApproval('apr_1', 60_000)).resolves.toBe(true);
+      await expect(store.claim('approval:apr_1', 't', 60_000)).resolves.toBe('claimed');
     } finally {
       await store.close();
       if (!redis.running) await redis.start();
@@ -135,7 +137,7 @@ describe('RedisApprovalStore against a real redis-server', () => {
       // Holds every write command server-side, as an overloaded or stuck Redis would.
       await admin.call('CLIENT', 'PAUSE', '5000', 'WRITE');
       const started = Date.now();
-      await expect(store.consumeApproval('apr_slow', 60_000)).rejects.toThrow(/no answer within 200 ms/);
+      await expect(store.claim('approval:apr_slow', 't', 60_000)).rejects.toThrow(/no answer within 200 ms/);
       expect(Date.now() - started).toBeLessThan(2_000);
     } finally {
       await admin.call('CLIENT', 'UNPAUSE');

@@ -145,7 +145,7 @@ describe.each(ADAPTERS)("@RequireApproval mode 'async' (%s)", (adapter) => {
     expect(res.headers.get('retry-after')).toBe('3');
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(approval).toMatchObject({ action: 'payments.refund', summary: 'Refund 42 to cus_1', status: 'pending' });
-    expect(approval.dedup_key).toMatch(/^sesame:v1:[A-Za-z0-9_-]{43}$/);
+    expect(approval.dedup_key).toMatch(/^sesame:v2:[A-Za-z0-9_-]{43}$/);
     expect(ledger.ran).toEqual([]);
     expect(started.logger.lines).toContainEqual(expect.stringContaining(`Approval requested: action=payments.refund id=${approval.id}`));
   });

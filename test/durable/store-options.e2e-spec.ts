@@ -62,7 +62,7 @@ describe('SesameModule store option', () => {
     const store = app.get<RedisApprovalStore>(ApprovalStore);
     expect(store).toBeInstanceOf(RedisApprovalStore);
     expect(store.client.status).toBe('ready');
-    await expect(store.consumeApproval('apr_opts', 60_000)).resolves.toBe(true);
+    await expect(store.claim('approval:apr_opts', 't', 60_000)).resolves.toBe('claimed');
     await app.close();
     expect(store.client.status).toBe('end');
   });
@@ -85,7 +85,7 @@ describe('SesameModule store option', () => {
     expect(app.get(ApprovalStore)).toBe(mine);
     await app.close();
     expect(client.status).toBe('ready');
-    await expect(mine.consumeApproval('apr_still_open', 60_000)).resolves.toBe(true);
+    await expect(mine.claim('approval:apr_still_open', 't', 60_000)).resolves.toBe('claimed');
     await client.quit();
   });
 
@@ -100,7 +100,7 @@ describe('SesameModule store option', () => {
   it.each([
     ['a string', 'redis://127.0.0.1'],
     ['an unknown type', { type: 'postgres' }],
-    ['an object that is no store', { consumeApproval: () => true }],
+    ['an object that is no store', { claim: () => 'claimed' }],
     ['memory with options', { type: 'memory', url: 'redis://x' }],
   ])('refuses %s at boot with a SesameConfigError', async (_what, store) => {
     await expect(boot({ ...BASE, store: store as SesameModuleOptions['store'] })).rejects.toBeInstanceOf(SesameConfigError);
