@@ -1,10 +1,14 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { ApprovalStoreHost } from '../approval-store/approval-store.host.js';
+import { SesameConfigError } from '../errors.js';
 import { ApprovalGate } from './approval-gate.js';
-import { bindApprovalGate, gatedMethodsOf } from './gated-method.js';
+import { bindApprovalGate, gatedMethodsOf, ungatedMethodsOf } from './gated-method.js';
 
-/** Binds this app's gate to every provider and controller instance that has @RequireApproval methods. */
+/**
+ * Binds this app's gate to every provider and controller instance that has @RequireApproval methods,
+ * and refuses to boot when an instance has a method that should be gated but is not (see ungatedMethodsOf).
+ */
 @Injectable()
 export class ApprovalGateExplorer implements OnModuleInit {
   private readonly logger = new Logger('SesameApproval');
@@ -17,9 +21,12 @@ export class ApprovalGateExplorer implements OnModuleInit {
 
   onModuleInit(): void {
     const asyncMethods: string[] = [];
+    const ungated = new Set<string>();
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       const instance: unknown = wrapper.instance;
       if (!instance || typeof instance !== 'object') continue;
+      const className = (instance as { constructor?: { name?: string } }).constructor?.name || String(wrapper.name);
+      for (const name of ungatedMethodsOf(instance)) ungated.add(`${className}.${name}()`);
       const gated = gatedMethodsOf(instance);
       if (gated.length === 0) continue;
       for (const { name, metadata } of gated) if (metadata.mode === 'async') asyncMethods.push(`${String(wrapper.name)}.${name}()`);
@@ -32,6 +39,14 @@ export class ApprovalGateExplorer implements OnModuleInit {
         continue;
       }
       bindApprovalGate(instance, this.gate);
+    }
+    if (ungated.size > 0) {
+      // Routes are already registered by now, so re-gating here would miss them: refuse to boot instead.
+      throw new SesameConfigError(
+        `These methods would run without approval: ${[...ungated].join(', ')}. Each overrides a gated method, or belongs to a class ` +
+          'whose class or parent class has a class-level @RequireApproval. Decorate the method or its class with @RequireApproval, ' +
+          'or mark the method @SkipApproval() to run it without approval on purpose.',
+      );
     }
     if (asyncMethods.length > 0 && this.storeHost.defaulted) {
       // Fine on one process; with replicas or restarts, single use would silently hold per process only.

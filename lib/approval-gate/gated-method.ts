@@ -1,6 +1,16 @@
 import 'reflect-metadata';
 import { ApprovalGateNotBoundError } from '../errors.js';
-import { REQUIRE_APPROVAL_METADATA, type RequireApprovalMetadata } from './require-approval.options.js';
+import { REQUIRE_APPROVAL_METADATA, SKIP_APPROVAL_METADATA, type RequireApprovalMetadata } from './require-approval.options.js';
+
+// Nest calls these itself; gating them would block bootstrap and shutdown.
+export const LIFECYCLE_HOOKS: ReadonlySet<string | symbol> = new Set([
+  'constructor',
+  'onModuleInit',
+  'onApplicationBootstrap',
+  'onModuleDestroy',
+  'beforeApplicationShutdown',
+  'onApplicationShutdown',
+]);
 
 /** One call of a gated method, as the gate receives it. */
 export interface GatedCall {
@@ -54,21 +64,70 @@ export function bindApprovalGate(instance: object, gate: ApprovalGateRunner): vo
   Object.defineProperty(instance, GATE_BINDING, { value: gate, configurable: true, enumerable: false, writable: false });
 }
 
+/** How a method key reads in messages and approval summaries: `refund`, or `[Symbol(purge)]`. */
+export function methodLabel(key: string | symbol): string {
+  return typeof key === 'symbol' ? `[${String(key)}]` : key;
+}
+
+export function isSkippedMethod(fn: unknown): boolean {
+  return typeof fn === 'function' && Reflect.getMetadata(SKIP_APPROVAL_METADATA, fn) === true;
+}
+
 /** True when the instance's class (or a parent class) has at least one gated method. */
 export function hasGatedMethods(instance: object): boolean {
   return gatedMethodsOf(instance).length > 0;
 }
 
-/** The gated methods of the instance's class and its parent classes, with what @RequireApproval recorded. */
-export function gatedMethodsOf(instance: object): { name: string; metadata: RequireApprovalMetadata }[] {
-  const found: { name: string; metadata: RequireApprovalMetadata }[] = [];
-  for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
-    for (const name of Object.getOwnPropertyNames(proto)) {
-      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+/**
+ * The gated methods of the instance's class and its parent classes (string and symbol keys), with
+ * what @RequireApproval recorded. Shadowed ones are listed too: an override may still call `super`.
+ */
+export function gatedMethodsOf(instance: object): { key: string | symbol; name: string; metadata: RequireApprovalMetadata }[] {
+  const found: { key: string | symbol; name: string; metadata: RequireApprovalMetadata }[] = [];
+  for (const proto of prototypeChain(instance)) {
+    for (const key of Reflect.ownKeys(proto)) {
+      const descriptor = Object.getOwnPropertyDescriptor(proto, key);
       if (!descriptor || !isGatedMethod(descriptor.value)) continue;
-      const metadata = Reflect.getMetadata(REQUIRE_APPROVAL_METADATA, descriptor.value) as RequireApprovalMetadata | undefined;
-      if (metadata) found.push({ name, metadata });
+      const metadata = Reflect.getMetadata(REQUIRE_APPROVAL_METADATA, descriptor.value as object) as RequireApprovalMetadata | undefined;
+      if (metadata) found.push({ key, name: methodLabel(key), metadata });
     }
   }
   return found;
+}
+
+/**
+ * Methods the instance would run without approval although they should be gated: everything not
+ * gated or @SkipApproval when the class or a parent class carries a class-level @RequireApproval
+ * (a subclass inherits that intent, like Nest's class metadata), and any override of a gated method.
+ * Catches what the decorator cannot see at definition time: undecorated subclasses, methods added later.
+ * Accessors are not methods and are left alone.
+ */
+export function ungatedMethodsOf(instance: object): string[] {
+  const chain = prototypeChain(instance);
+  const classGated = chain.some(
+    (proto) => Object.hasOwn(proto, 'constructor') && Reflect.hasOwnMetadata(REQUIRE_APPROVAL_METADATA, (proto as { constructor: object }).constructor),
+  );
+  const seen = new Set<string | symbol>();
+  const missing: string[] = [];
+  chain.forEach((proto, depth) => {
+    for (const key of Reflect.ownKeys(proto)) {
+      if (seen.has(key)) continue; // shadowed by a closer class: that one is what runs
+      seen.add(key);
+      if (LIFECYCLE_HOOKS.has(key)) continue;
+      const { value } = Object.getOwnPropertyDescriptor(proto, key)!;
+      if (typeof value !== 'function' || isGatedMethod(value) || isSkippedMethod(value)) continue;
+      const overridesGated = chain.slice(depth + 1).some((above) => isGatedMethod(Object.getOwnPropertyDescriptor(above, key)?.value));
+      if (classGated || overridesGated) missing.push(methodLabel(key));
+    }
+  });
+  return missing;
+}
+
+/** The instance's prototypes, closest first, up to (not including) Object.prototype. */
+function prototypeChain(instance: object): object[] {
+  const chain: object[] = [];
+  for (let proto: unknown = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    chain.push(proto as object);
+  }
+  return chain;
 }

@@ -1,5 +1,5 @@
 import { SesameConfigError } from '../errors.js';
-import { createGatedMethod, isGatedMethod } from './gated-method.js';
+import { createGatedMethod, isGatedMethod, isSkippedMethod, LIFECYCLE_HOOKS, methodLabel } from './gated-method.js';
 import {
   REQUIRE_APPROVAL_METADATA,
   SKIP_APPROVAL_METADATA,
@@ -7,19 +7,13 @@ import {
   type RequireApprovalOptions,
 } from './require-approval.options.js';
 
-// Nest calls these itself; gating them would block bootstrap and shutdown.
-const LIFECYCLE_HOOKS = new Set([
-  'constructor',
-  'onModuleInit',
-  'onApplicationBootstrap',
-  'onModuleDestroy',
-  'beforeApplicationShutdown',
-  'onApplicationShutdown',
-]);
-
 /**
  * Lets the method run only after a human approved it: on controller routes (after guards and pipes,
- * with the validated arguments) and on plain provider methods. On a class, gates every own method.
+ * with the validated arguments) and on plain provider methods. On a class, gates every method the class
+ * has or inherits (string and symbol keys), except lifecycle hooks, @SkipApproval methods, methods
+ * already gated by their own @RequireApproval, and accessors (getters and setters are not gated).
+ * Subclasses count as gated too: at bootstrap, an undecorated subclass's new or overriding method
+ * (or any override of a gated method) fails the boot with a SesameConfigError naming it.
  * The gated method always returns a Promise.
  *
  * `mode: 'async'` (HTTP only) does not hold the request: it answers `202` with the approval id, and
@@ -51,9 +45,13 @@ export function RequireApproval(action: string, options: RequireApprovalOptions 
       if (typeof descriptor.value !== 'function') {
         throw new SesameConfigError(`@RequireApproval('${action}') applies to methods, not accessors (${String(propertyKey)})`);
       }
-      descriptor.value = createGatedMethod(descriptor.value, String(propertyKey), metadata);
+      descriptor.value = createGatedMethod(descriptor.value, methodLabel(propertyKey!), metadata);
       Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, descriptor.value);
       return descriptor;
+    }
+    if (propertyKey !== undefined) {
+      // A property decorator gets no descriptor, so there is nothing to gate: say so rather than ignore it.
+      throw new SesameConfigError(`@RequireApproval('${action}') applies to methods and classes, not properties (${methodLabel(propertyKey)})`);
     }
     Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, target);
     gateClassMethods((target as { prototype: object }).prototype, metadata);
@@ -70,14 +68,20 @@ export function SkipApproval(): MethodDecorator {
 }
 
 function gateClassMethods(prototype: object, metadata: RequireApprovalMetadata): void {
-  for (const name of Object.getOwnPropertyNames(prototype)) {
-    if (LIFECYCLE_HOOKS.has(name)) continue;
-    const descriptor = Object.getOwnPropertyDescriptor(prototype, name)!;
-    // Accessors are left alone; a method's own @RequireApproval wins over the class's.
-    if (typeof descriptor.value !== 'function' || isGatedMethod(descriptor.value)) continue;
-    if (Reflect.getMetadata(SKIP_APPROVAL_METADATA, descriptor.value)) continue;
-    const gated = createGatedMethod(descriptor.value, name, metadata);
-    Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, gated);
-    Object.defineProperty(prototype, name, { ...descriptor, value: gated });
+  const seen = new Set<string | symbol>();
+  for (let proto: unknown = prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Reflect.ownKeys(proto as object)) {
+      if (seen.has(key)) continue; // a closer class overrides it: that one is what runs
+      seen.add(key);
+      if (LIFECYCLE_HOOKS.has(key)) continue;
+      const descriptor = Object.getOwnPropertyDescriptor(proto, key)!;
+      // Accessors are left alone; a method's own @RequireApproval wins over the class's.
+      if (typeof descriptor.value !== 'function' || isGatedMethod(descriptor.value) || isSkippedMethod(descriptor.value)) continue;
+      const gated = createGatedMethod(descriptor.value as (...args: unknown[]) => unknown, methodLabel(key), metadata);
+      Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, gated);
+      // Always on this class's own prototype: an inherited method lives on a base prototype that
+      // undecorated sibling classes share. Nest resolves routes through the chain, so it finds this one first.
+      Object.defineProperty(prototype, key, { ...descriptor, value: gated });
+    }
   }
 }
