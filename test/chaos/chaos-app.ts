@@ -13,7 +13,7 @@ export class RunLedger {
   }
 }
 
-/** A gated provider method; the call id is its dedup key, so each call's approval can be found on the broker. */
+/** A gated provider method; the call id is its dedup key and is named in the summary, so each call's approval can be found on the broker. */
 @Injectable()
 export class TransfersService {
   constructor(private readonly ledger: RunLedger) {}

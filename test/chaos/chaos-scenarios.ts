@@ -3,7 +3,7 @@ import { LocalBroker, type WireApproval } from '../../lib/testing/index.js';
 import { FaultProxy, type FaultAction, type ProxiedRequest } from '../support/fault-proxy.js';
 import { CapturingLogger } from '../support/nest-apps.js';
 import { startChaosApp, type ChaosApp } from './chaos-app.js';
-import { checkInvariants, RandomDecider, startCalls, tally, type CallOutcome } from './gated-call-harness.js';
+import { callIdOf, checkInvariants, RandomDecider, startCalls, tally, type CallOutcome } from './gated-call-harness.js';
 import { SeededRandom } from '../support/seeded-random.js';
 
 export interface ScenarioOptions {
@@ -276,7 +276,7 @@ export async function shutdownScenario(options: ScenarioOptions): Promise<Scenar
   const outcomes = await settle(calls, violations);
   const approvals = rig.broker.list();
   violations.push(...checkInvariants({ outcomes, runs: rig.app.ledger.runs, approvals, stateKept: false, allowedFailures: ['ApprovalAborted'] }).violations);
-  for (const approval of approvals) if (approval.status !== 'pending') violations.push(`${approval.dedup_key}: decided (${approval.status}) though nobody decided it`);
+  for (const approval of approvals) if (approval.status !== 'pending') violations.push(`${callIdOf(approval)}: decided (${approval.status}) though nobody decided it`);
   const result = report('shutdown', rig, outcomes, approvals, undefined, violations, started, [`app.close() took ${closeMs} ms with ${count} calls waiting`]);
   rig.agent.destroy();
   await rig.proxy.stop();

@@ -158,12 +158,12 @@ export function checkInvariants({ outcomes, runs, approvals, stateKept, allowedF
   const byId = new Map(approvals.map((a) => [a.id, a]));
   const byCall = new Map<string, WireApproval[]>();
   for (const approval of [...approvals].sort((a, b) => a.created_at.localeCompare(b.created_at))) {
-    const list = byCall.get(approval.dedup_key ?? '') ?? [];
+    const list = byCall.get(callIdOf(approval)) ?? [];
     list.push(approval);
-    byCall.set(approval.dedup_key ?? '', list);
+    byCall.set(callIdOf(approval), list);
   }
   const callIds = new Set(outcomes.map((o) => o.callId));
-  for (const key of byCall.keys()) if (!callIds.has(key)) violations.push(`approval with dedup key ${key} belongs to no call`);
+  for (const key of byCall.keys()) if (!callIds.has(key)) violations.push(`approval for call ${key} belongs to no call`);
   for (const [callId, count] of runs) if (!callIds.has(callId)) violations.push(`a body ran ${count} time(s) for unknown call ${callId}`);
 
   for (const outcome of outcomes) {
@@ -183,7 +183,7 @@ export function checkInvariants({ outcomes, runs, approvals, stateKept, allowedF
     if (denied) {
       // A denial must name one of this call's approvals, with the status the caller was told.
       const expected = outcome.via === 'method' ? `ApprovalDenied:${denied.status}` : `HTTP 403 approval_${denied.status}`;
-      if (denied.dedup_key !== callId || outcome.label !== expected) violations.push(`${callId}: denial names ${denied.id} (${denied.status}, call ${denied.dedup_key}) but the caller saw ${why}`);
+      if (callIdOf(denied) !== callId || outcome.label !== expected) violations.push(`${callId}: denial names ${denied.id} (${denied.status}, call ${callIdOf(denied)}) but the caller saw ${why}`);
     } else if (!allowedFailures.includes(outcome.label)) {
       violations.push(`${callId}: unexpected outcome ${why} (approvals: ${mine.map((a) => a.status).join(', ') || 'none'})`);
     }
@@ -203,4 +203,9 @@ export function tally(labels: Iterable<string>): Record<string, number> {
   const counts = new Map<string, number>();
   for (const label of labels) counts.set(label, (counts.get(label) ?? 0) + 1);
   return Object.fromEntries([...counts].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** The call an approval was asked for: its summary names it ("Transfer for <callId>"); the broker's dedup key is the gate's own. */
+export function callIdOf(approval: WireApproval): string {
+  return approval.summary.replace(/^(Route )?[Tt]ransfer for /, '');
 }

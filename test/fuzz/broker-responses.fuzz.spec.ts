@@ -26,7 +26,12 @@ interface Answer {
 
 // The gate refuses an approval for another action, so every answer is about the action it asked for.
 const ACTION = 'vault.open';
-const approved = () => wireApproval({ id: ID, action: ACTION, status: 'approved', decided_at: '2026-11-24T08:01:00.000Z' });
+const SUMMARY = 'Open the vault';
+// Stands for the dedup key the gate sent with its trigger (it carries the call's binding): the stand-in broker echoes it.
+const TRIGGER_DEDUP_KEY = '__trigger_dedup_key__';
+const approval = (overrides: Record<string, unknown>) =>
+  wireApproval({ id: ID, action: ACTION, summary: SUMMARY, expires_at: '2099-01-01T00:00:00.000Z', dedup_key: TRIGGER_DEDUP_KEY, ...overrides });
+const approved = () => approval({ status: 'approved', decided_at: '2026-11-24T08:01:00.000Z' });
 const REQUIRED_STRINGS = ['id', 'action', 'summary', 'status', 'created_at'];
 const wrongValues = fc.oneof(
   fc.constant(null),
@@ -87,14 +92,18 @@ const answerArb: fc.Arbitrary<Answer> = fc.oneof(
 /** A broker stand-in: answers the trigger with a pending approval and each wait with the current fuzzed answer. */
 class FuzzedBroker {
   answer: Answer = { status: 500, body: '', what: 'unset' };
+  private dedupKey = '';
   private readonly server = http.createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       if (req.method === 'POST') {
+        this.dedupKey = (JSON.parse(Buffer.concat(chunks).toString()) as { dedup_key: string }).dedup_key;
         res.writeHead(201, { 'content-type': 'application/json' });
-        return void res.end(JSON.stringify(wireApproval({ id: ID, action: ACTION })));
+        return void res.end(JSON.stringify(approval({ dedup_key: this.dedupKey })));
       }
-      const { status, headers, body } = this.answer;
+      const { status, headers } = this.answer;
+      const body = typeof this.answer.body === 'string' ? this.answer.body.replaceAll(TRIGGER_DEDUP_KEY, this.dedupKey) : this.answer.body;
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       if (body !== 'endless') return void res.end(body);
       const chunk = Buffer.alloc(64 * 1024, 'x');
@@ -122,7 +131,7 @@ class FuzzedBroker {
 class Vault {
   opened = 0;
 
-  @RequireApproval(ACTION, { summary: 'Open the vault', timeout: 5_000 })
+  @RequireApproval(ACTION, { summary: SUMMARY, timeout: 5_000 })
   async open(): Promise<void> {
     this.opened++;
   }
