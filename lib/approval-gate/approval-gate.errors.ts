@@ -86,8 +86,9 @@ export class AsyncApprovalContextError extends ApprovalError {
 }
 
 /**
- * Async mode binds the approval to the handler's arguments; these could not be turned into stable data
- * (an `@Req()`/`@Res()` object, a function, a cycle). Fails closed: the method did not run.
+ * An approval another call may find (async mode, or a `dedupKey`) is bound to the method's arguments and
+ * user; these could not be turned into stable data (an `@Req()`/`@Res()` object, a function, a cycle),
+ * or the user has no id. Fails closed: the method did not run.
  */
 export class ApprovalBindingError extends ApprovalError {
   constructor(
@@ -96,8 +97,8 @@ export class ApprovalBindingError extends ApprovalError {
     detail: string,
   ) {
     super(
-      `${className}.${methodName}() is gated with mode 'async', which binds the approval to the method's arguments, but ${detail}. ` +
-        'Gate a method whose arguments are data (@Body(), @Param(), @Query() values), or use the blocking mode.',
+      `${className}.${methodName}() shares its approval with identical calls (mode 'async', or a dedupKey), which binds it to the method's arguments and user, but ${detail}. ` +
+        'Gate a method whose arguments are data (@Body(), @Param(), @Query() values), or use the blocking mode without a dedupKey.',
     );
   }
 }

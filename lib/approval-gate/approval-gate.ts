@@ -200,17 +200,20 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 
   /**
-   * The call's binding digest. `unshared`: the approval gets a random key no other call can present,
-   * so arguments that are not data (a request object, a callback) are bound by that key alone.
+   * The call's binding digest. `unshared`: the approval gets a random key no other call can present, so
+   * a call whose arguments are not data (a request object, a callback), or whose user has no id, is
+   * bound by that key alone instead of failing.
    */
   private digestOf(call: GatedCall, unshared: boolean): string {
-    const request = this.requestContext.current()?.request;
-    const requester = request ? this.requesterOf(request, call) : undefined;
+    const { action } = call.metadata;
     try {
-      return bindingDigest(this.config.bindingKey, { action: call.metadata.action, args: call.args, requester });
+      const request = this.requestContext.current()?.request;
+      const requester = request ? this.requesterOf(request, call) : undefined;
+      return bindingDigest(this.config.bindingKey, { action, args: call.args, requester });
     } catch (error) {
-      if (!(error instanceof NotCanonicalError)) throw error;
-      if (unshared) return bindingDigest(this.config.bindingKey, { action: call.metadata.action, args: [randomUUID()], requester });
+      if (!(error instanceof NotCanonicalError || error instanceof ApprovalBindingError)) throw error;
+      if (unshared) return bindingDigest(this.config.bindingKey, { action, args: [randomUUID()], requester: undefined });
+      if (error instanceof ApprovalBindingError) throw error;
       throw new ApprovalBindingError(call.className, call.methodName, `${error.path} is ${error.what}`);
     }
   }
