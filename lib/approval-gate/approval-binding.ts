@@ -1,6 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Approval } from '../client/approval.js';
-import type { TriggerApprovalInput } from '../client/approval.types.js';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import { RESERVED_DEDUP_PREFIX } from '../client/trigger-approval.input.js';
 
@@ -56,24 +54,28 @@ export function dedupKeyMatches(dedupKey: string | null, digest: string): boolea
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/**
- * What differs between what the human saw on the approval and what this call would show, or
- * undefined when nothing does. A dedup key can be read off the broker and copied onto a new approval
- * with a harmless summary; this check makes such a copy useless.
- */
-export function contentMismatch(approval: Approval, input: TriggerApprovalInput): string | undefined {
-  if (approval.action !== input.action) return 'action';
-  if (approval.summary !== input.summary) return 'summary';
-  if ((approval.reason ?? null) !== (input.reason ?? null)) return 'reason';
-  if (!sameJson(approval.context, input.context ?? null)) return 'context';
-  return undefined;
+/** The fields the human reads on an approval, in the TypeScript API's shape. */
+export interface ShownContent {
+  action: string;
+  summary: string;
+  reason?: string | null;
+  context?: unknown;
 }
 
-/** Equal as the broker stores them: after a JSON round trip, key order aside. */
-function sameJson(stored: unknown, sent: unknown): boolean {
+/**
+ * One short string for what the human saw (action, summary, reason, context as the broker stores them:
+ * after a JSON round trip, key order aside). A dedup key can be read off the broker and copied onto a
+ * new approval with a harmless summary; comparing this makes such a copy useless. A digest rather than
+ * the fields: a blocking call keeps it for its whole wait, thousands at once.
+ */
+export function contentFingerprint(content: ShownContent): string {
+  let context: string;
   try {
-    return canonicalJson(stored) === canonicalJson(JSON.parse(JSON.stringify(sent ?? null)));
+    context = canonicalJson(JSON.parse(JSON.stringify(content.context ?? null)));
   } catch {
-    return false;
+    // Not JSON at all: it matches nothing the broker could hold.
+    context = `unrepresentable:${randomBytes(16).toString('hex')}`;
   }
+  const canonical = JSON.stringify([content.action, content.summary, content.reason ?? null, context]);
+  return createHash('sha256').update(canonical).digest('base64url');
 }

@@ -12,7 +12,7 @@ import { SesameConfig } from '../module/sesame.config.js';
 import {
   bindingDedupKey,
   bindingDigest,
-  contentMismatch,
+  contentFingerprint,
   dedupKeyMatches,
   keyedDiscriminator,
   randomDiscriminator,
@@ -56,10 +56,12 @@ const USE_CLAIM_LEASE_MS = 30_000;
 /** How many used approvals of one identical request a new request steps past before giving up (409). */
 const MAX_USED_IN_A_ROW = 32;
 
-/** What an approval must carry to run this call: its binding, and the content the human saw. */
+/** What an approval must carry to run this call: its binding, and the content this call shows the human. */
 interface ExpectedApproval {
+  action: string;
   digest: string;
-  input: TriggerApprovalInput;
+  /** contentFingerprint() of the trigger input. */
+  content: string;
 }
 
 /**
@@ -100,30 +102,19 @@ export class ApprovalGate implements ApprovalGateRunner {
   protected async runBlocking(call: GatedCall): Promise<unknown> {
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
     const signal = this.requestContext.currentSignal();
-    const input = await this.buildRequest(call, timeout);
-    const ownKey = input.dedupKey;
-    if (ownKey !== undefined && ownKey.startsWith(RESERVED_DEDUP_PREFIX)) {
-      throw new RequestRejectedError(null, 'invalid_input', `dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`);
-    }
-    // A call that shares its approval with nobody needs no binding of its arguments (they may not be data).
-    const digest = this.digestOf(call, ownKey === undefined);
-    const discriminator = ownKey === undefined ? randomDiscriminator() : keyedDiscriminator(this.config.bindingKey, 'dedup', ownKey);
-    const expected: ExpectedApproval = { digest, input: { ...input, dedupKey: bindingDedupKey(digest, discriminator) } };
-
     if (this.#pending >= this.config.maxPendingApprovals) {
       this.logger.warn(`Approval refused: ${this.#pending} approvals already pending (maxPendingApprovals), for ${call.className}.${call.methodName}`);
       throw new ApprovalCapacityError(this.config.maxPendingApprovals);
     }
     this.#pending++;
     const started = Date.now();
+    let expected: ExpectedApproval;
     let decided: Approval;
     try {
-      let pending: Approval | undefined = await this.trigger(expected.input, signal);
-      // A dedup hit brings back another call's approval only if the binding was forged: check before waiting on it.
-      this.assertBound(call, pending, expected);
-      this.logger.log(`Approval requested: action=${input.action} id=${pending.id} for ${call.className}.${call.methodName}`);
+      let pending: Approval | undefined;
+      ({ pending, expected } = await this.requestBlocking(call, timeout, signal));
       const decision = pending.wait({ timeout, signal });
-      // A wait can last minutes, in thousands of calls at once: do not keep the trigger's answer alive for it.
+      // A wait can last minutes, in thousands of calls at once: keep neither the trigger's answer nor its input alive for it.
       pending = undefined;
       decided = await decision;
     } catch (error) {
@@ -137,6 +128,24 @@ export class ApprovalGate implements ApprovalGateRunner {
     this.onDecision(decided, Date.now() - started);
     this.authorize(call, decided, expected);
     return this.useOnce(call, decided);
+  }
+
+  /** Blocking mode: builds and triggers the request, and checks the approval it brought back is bound to this call. */
+  private async requestBlocking(call: GatedCall, timeout: number, signal: AbortSignal | undefined): Promise<{ pending: Approval; expected: ExpectedApproval }> {
+    const input = await this.buildRequest(call, timeout);
+    const ownKey = input.dedupKey;
+    if (ownKey !== undefined && ownKey.startsWith(RESERVED_DEDUP_PREFIX)) {
+      throw new RequestRejectedError(null, 'invalid_input', `dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`);
+    }
+    // A call that shares its approval with nobody needs no binding of its arguments (they may not be data).
+    const digest = this.digestOf(call, ownKey === undefined);
+    const discriminator = ownKey === undefined ? randomDiscriminator() : keyedDiscriminator(this.config.bindingKey, 'dedup', ownKey);
+    const expected = expectation(input, digest);
+    const pending = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, signal);
+    // A dedup hit brings back another call's approval only if the binding was forged: check before waiting on it.
+    this.assertBound(call, pending, expected);
+    this.logger.log(`Approval requested: action=${input.action} id=${pending.id} for ${call.className}.${call.methodName}`);
+    return { pending, expected };
   }
 
   /**
@@ -153,17 +162,18 @@ export class ApprovalGate implements ApprovalGateRunner {
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
     const input = await this.buildRequest(call, timeout);
 
+    const expected = expectation(input, digest);
+
     if (presented !== undefined) {
       const approval = await this.presentedApproval(call, presented, signal);
-      this.authorize(call, approval, { digest, input });
+      this.authorize(call, approval, expected);
       return this.useOnce(call, approval);
     }
 
     let usedBefore: string | undefined;
     for (let i = 0; i < MAX_USED_IN_A_ROW; i++) {
       const discriminator = usedBefore === undefined ? undefined : keyedDiscriminator(this.config.bindingKey, 'after', usedBefore);
-      const expected: ExpectedApproval = { digest, input: { ...input, dedupKey: bindingDedupKey(digest, discriminator) } };
-      const approval = await this.trigger(expected.input, signal);
+      const approval = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, signal);
       if (approval.pending) {
         this.logger.log(`Approval requested: action=${approval.action} id=${approval.id} for ${call.className}.${call.methodName} (async)`);
       }
@@ -234,15 +244,14 @@ export class ApprovalGate implements ApprovalGateRunner {
   /** Throws ApprovalMismatchError unless the approval is bound to this call and shows what this call shows. */
   private assertBound(call: GatedCall, approval: Approval, expected: ExpectedApproval): void {
     const { id } = approval;
-    if (approval.action !== expected.input.action) {
-      throw this.mismatch(call, 'approval_action_mismatch', id, `Approval ${id} is for action "${approval.action}", not "${expected.input.action}"`);
+    if (approval.action !== expected.action) {
+      throw this.mismatch(call, 'approval_action_mismatch', id, `Approval ${id} is for action "${approval.action}", not "${expected.action}"`);
     }
     if (!dedupKeyMatches(approval.dedupKey, expected.digest)) {
       throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} was granted for another call (other arguments or another user), not this one`);
     }
-    const differs = contentMismatch(approval, expected.input);
-    if (differs !== undefined) {
-      throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} showed the approver another ${differs} than this call would, so it does not approve this call`);
+    if (contentFingerprint(approval) !== expected.content) {
+      throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} showed the approver another summary, reason or context than this call would, so it does not approve this call`);
     }
   }
 
@@ -360,4 +369,8 @@ export class ApprovalGate implements ApprovalGateRunner {
     if (approval.approved) this.logger.log(line);
     else this.logger.warn(line);
   }
+}
+
+function expectation(input: TriggerApprovalInput, digest: string): ExpectedApproval {
+  return { action: input.action, digest, content: contentFingerprint(input) };
 }
