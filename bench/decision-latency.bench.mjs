@@ -30,7 +30,8 @@ async function gatedHarness() {
   const broker = await LocalBroker.start();
   const { app, gated, log } = await createGatedContext(broker);
   const approvalIdOf = new Map();
-  broker.on('approval.created', (approval) => approvalIdOf.set(approval.dedup_key, approval.id));
+  // The gate's dedup keys carry a keyed binding; the summary names the call.
+  broker.on('approval.created', (approval) => approvalIdOf.set(approval.summary.slice('Benchmark call '.length), approval.id));
   const calls = new Map();
   let seq = 0;
   return {

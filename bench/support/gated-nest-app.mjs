@@ -25,7 +25,7 @@ export class ResumeLog {
   }
 }
 
-/** A provider whose method is gated; the approval's dedup key is the call id, so a benchmark can find it. */
+/** A provider whose method is gated; the approval's summary names the call id, so a benchmark can find it. */
 export class GatedService {
   constructor(log) {
     this.log = log;
@@ -36,7 +36,7 @@ export class GatedService {
     return callId;
   }
 }
-decorateMethod(GatedService, 'resume', [RequireApproval('bench.resume', { summary: 'Benchmark call', dedupKey: (callId) => callId })], {
+decorateMethod(GatedService, 'resume', [RequireApproval('bench.resume', { summary: (callId) => `Benchmark call ${callId}`, dedupKey: (callId) => callId })], {
   paramTypes: [String],
 });
 decorateClass(GatedService, [Injectable()], { paramTypes: [ResumeLog] });
