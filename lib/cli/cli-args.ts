@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { isLoopbackHost, LOCAL_BROKER_DEFAULT_API_KEY } from '../local-broker/local-broker.options.js';
 import { decodeWebhookSecret } from '../webhooks/webhook-secret.js';
 
 export const CLI_USAGE = `Usage: nestjs-sesame <command> [options]
@@ -9,9 +10,10 @@ Commands:
 
 Options for "broker":
   --port <n>               TCP port (default 8787; 0 picks a free one).
-  --host <h>               Interface to bind (default 127.0.0.1).
+  --host <h>               Interface to bind (default 127.0.0.1). A non-loopback host such as 0.0.0.0
+                           needs --api-key (or SESAME_API_KEY): the default key is public.
   --api-key <key>          Accepted API key; repeat for several (env fallback: SESAME_API_KEY;
-                           default: sk_test_local).
+                           default: sk_test_local, on a loopback host only).
   --webhook-secret <s>     Webhook signing secret whsec_<base64>; repeat to sign with several (rotation)
                            (env fallback: SESAME_WEBHOOK_SECRET; default: a secret generated for this run).
   --auto <approve|deny>    Decide every new approval at once (demos, load tests).
@@ -79,6 +81,13 @@ export function parseCliArgs(argv: readonly string[], env: Record<string, string
   const [apiKeys, apiKeySource] = pick(values['api-key'], env.SESAME_API_KEY);
   if (apiKeys.some((k) => k.length === 0 || /\s/.test(k))) {
     throw new CliUsageError(`${apiKeySource === 'env' ? 'SESAME_API_KEY' : '--api-key'} must be non-empty and contain no whitespace`);
+  }
+  // The broker refuses this too; checked here so the message speaks of flags, not of options.
+  if (apiKeys.length === 0 && !isLoopbackHost(host)) {
+    throw new CliUsageError(
+      `--host ${host.slice(0, 100)} is not a loopback address, and the default API key ${LOCAL_BROKER_DEFAULT_API_KEY} is public: ` +
+        'pass --api-key <key> (or set SESAME_API_KEY) to serve beyond this machine',
+    );
   }
 
   const [webhookSecrets, webhookSecretSource] = pick(values['webhook-secret'], env.SESAME_WEBHOOK_SECRET);

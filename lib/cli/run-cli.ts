@@ -1,3 +1,4 @@
+import { SesameConfigError } from '../errors.js';
 import { SESAME_PACKAGE_VERSION } from '../version.js';
 import { LocalBroker } from '../local-broker/local-broker.js';
 import { LOCAL_BROKER_DEFAULT_API_KEY } from '../local-broker/local-broker.options.js';
@@ -62,7 +63,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<CliRun
     });
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const reason = code === 'EADDRINUSE' ? `port ${command.port} is already in use (try --port 0)` : code ?? (error as Error).message;
+    // A config error's message names the option and never a secret: print it, it says what to change.
+    const reason =
+      error instanceof SesameConfigError
+        ? error.message
+        : code === 'EADDRINUSE'
+          ? `port ${command.port} is already in use (try --port 0)`
+          : (code ?? (error as Error).message);
     io.err(`nestjs-sesame: could not start the broker: ${reason}`);
     return finished(1);
   }

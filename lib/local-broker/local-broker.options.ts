@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { SesameConfigError } from '../errors.js';
 import { generateWebhookSecret } from '../webhooks/sign-webhook.js';
 import { decodeWebhookSecret } from '../webhooks/webhook-secret.js';
@@ -17,6 +18,22 @@ export interface WebhookRetryOptions {
   timeoutMs?: number;
 }
 
+/** How long the local broker keeps approvals that are no longer pending (pending ones are always kept). */
+export interface LocalBrokerRetentionOptions {
+  /**
+   * Evict a decided or expired approval this many ms after it left pending. Default 3_600_000 (1 hour);
+   * `Infinity` keeps them regardless of age.
+   */
+  maxAgeMs?: number;
+  /** Keep at most this many decided or expired approvals; the earliest decided are evicted first. Default 1000; `Infinity`: no cap. */
+  maxCount?: number;
+}
+
+export const DEFAULT_RETENTION: Readonly<Required<LocalBrokerRetentionOptions>> = Object.freeze({
+  maxAgeMs: 3_600_000,
+  maxCount: 1000,
+});
+
 /** The local broker's auto-decision: `undefined` leaves the approval pending for a human. */
 export type LocalBrokerDecision = 'approve' | 'deny' | undefined;
 
@@ -33,16 +50,25 @@ export interface LocalBrokerLogger {
 export interface LocalBrokerOptions {
   /** TCP port. Default 0: a random free port (read it back from `broker.url`). */
   port?: number;
-  /** Interface to bind. Default `127.0.0.1`. */
+  /**
+   * Interface to bind. Default `127.0.0.1`. A host other than loopback (127.0.0.0/8, `::1`,
+   * `localhost`), such as `0.0.0.0`, requires an explicit `apiKeys`: the default key is public.
+   */
   host?: string;
   /**
    * Accepted API keys: a list (requester label `local`) or a map key -> requester label.
-   * Default: `[LOCAL_BROKER_DEFAULT_API_KEY]`.
+   * Default: `[LOCAL_BROKER_DEFAULT_API_KEY]`, on a loopback host only.
    */
   apiKeys?: readonly string[] | Record<string, string>;
   /** Active webhook signing secret(s), `whsec_<base64>`; several = one signature each (rotation). Default: a generated one. */
   webhookSecret?: string | readonly string[];
   webhookRetry?: WebhookRetryOptions;
+  /**
+   * How long decided and expired approvals stay readable (and hold their dedup key): at most
+   * `maxAgeMs` after leaving pending and at most `maxCount` of them. Evicted ones answer 404, like an
+   * unknown id. Default: 1 hour, 1000.
+   */
+  retention?: LocalBrokerRetentionOptions;
   /** Auto-decision policy for tests, demos and benchmarks. Default: none (approvals wait for a human). */
   decide?: LocalBrokerDecidePolicy;
   /** Where to log approvals, decisions and webhook deliveries. Default: silent. */
@@ -63,6 +89,7 @@ export interface ResolvedLocalBrokerOptions {
   webhookSecrets: readonly string[];
   webhookSecretGenerated: boolean;
   webhookRetry: Required<WebhookRetryOptions>;
+  retention: Required<LocalBrokerRetentionOptions>;
   decide: LocalBrokerDecidePolicy | undefined;
   logger: LocalBrokerLogger | undefined;
   dashboard: boolean;
@@ -100,6 +127,13 @@ export function resolveLocalBrokerOptions(options: LocalBrokerOptions = {}): Res
     apiKeys.set(key, label);
   }
   if (apiKeys.size === 0) throw new SesameConfigError('LocalBroker option "apiKeys" must hold at least one key');
+  if (options.apiKeys === undefined && !isLoopbackHost(host)) {
+    throw new SesameConfigError(
+      `LocalBroker refuses to listen on "${host.slice(0, 100)}" with the public default API key ${LOCAL_BROKER_DEFAULT_API_KEY}: ` +
+        'anyone who can reach that interface could create and decide approvals. Pass "apiKeys" with a key of your own, ' +
+        'or bind a loopback host (127.0.0.1, ::1, localhost).',
+    );
+  }
 
   const rawSecrets = options.webhookSecret;
   const webhookSecrets = rawSecrets === undefined ? [generateWebhookSecret()] : typeof rawSecrets === 'string' ? [rawSecrets] : [...rawSecrets];
@@ -123,6 +157,16 @@ export function resolveLocalBrokerOptions(options: LocalBrokerOptions = {}): Res
     webhookRetry[name as keyof WebhookRetryOptions] = value as number;
   }
 
+  const retention = { ...DEFAULT_RETENTION };
+  for (const [name, value] of Object.entries(options.retention ?? {})) {
+    if (value === undefined) continue;
+    if (!(name in retention)) throw new SesameConfigError(`LocalBroker option "retention.${name}" is unknown`);
+    if (!(value === Infinity || (Number.isInteger(value) && (value as number) >= 0))) {
+      throw new SesameConfigError(`LocalBroker option "retention.${name}" must be an integer >= 0, or Infinity`);
+    }
+    retention[name as keyof LocalBrokerRetentionOptions] = value as number;
+  }
+
   if (options.decide !== undefined && typeof options.decide !== 'function') {
     throw new SesameConfigError('LocalBroker option "decide" must be a function');
   }
@@ -142,8 +186,25 @@ export function resolveLocalBrokerOptions(options: LocalBrokerOptions = {}): Res
     webhookSecrets,
     webhookSecretGenerated: rawSecrets === undefined,
     webhookRetry,
+    retention,
     decide: options.decide,
     logger,
     dashboard: options.dashboard ?? true,
   };
+}
+
+/**
+ * True for the hosts that only this machine can reach: 127.0.0.0/8, ::1 (any spelling, IPv4-mapped
+ * too) and `localhost`. Anything else (0.0.0.0, ::, another address, a name) may be reachable from
+ * the network.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.toLowerCase();
+  if (name === 'localhost' || name === 'localhost.') return true;
+  const family = isIP(host);
+  if (family === 0) return false;
+  const loopback = new BlockList();
+  loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+  loopback.addAddress('::1', 'ipv6');
+  return loopback.check(host, family === 6 ? 'ipv6' : 'ipv4');
 }

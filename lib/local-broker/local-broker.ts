@@ -14,7 +14,15 @@ import {
   type LocalBrokerOptions,
   type ResolvedLocalBrokerOptions,
 } from './local-broker.options.js';
-import { parseCreateApprovalBody, parseDecisionBody, parseStatusFilter, parseWaitTimeout } from './request-validation.js';
+import {
+  formatListCursor,
+  parseCreateApprovalBody,
+  parseDecisionBody,
+  parseListCursor,
+  parseListLimit,
+  parseStatusFilter,
+  parseWaitTimeout,
+} from './request-validation.js';
 import { WebhookDelivery, type WebhookDeliveryRecord } from './webhook-delivery.js';
 import { copyApproval, webhookPayloadFor, type WireApproval } from './wire-approval.js';
 
@@ -90,13 +98,16 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
     this.webhookSecrets = Object.freeze([...options.webhookSecrets]);
     this.webhookSecretGenerated = options.webhookSecretGenerated;
     this.keyDigests = new Map([...options.apiKeys].map(([key, label]) => [digest(key), label]));
-    this.registry = new ApprovalRegistry({
-      onCreated: (approval) => this.onCreated(approval),
-      onDecided: (approval, detail) => this.onDecided(approval, detail),
-      onWaitersChanged: (held) => {
-        for (const watcher of [...this.heldWaitWatchers]) if (watcher.reached(held)) watcher.resolve();
+    this.registry = new ApprovalRegistry(
+      {
+        onCreated: (approval) => this.onCreated(approval),
+        onDecided: (approval, detail) => this.onDecided(approval, detail),
+        onWaitersChanged: (held) => {
+          for (const watcher of [...this.heldWaitWatchers]) if (watcher.reached(held)) watcher.resolve();
+        },
       },
-    });
+      options.retention,
+    );
     this.webhooks = new WebhookDelivery(options.webhookSecrets, options.webhookRetry, {
       onAttempt: (record) => this.onWebhookAttempt(record),
     });
@@ -175,7 +186,7 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
     return approval && copyApproval(approval);
   }
 
-  /** Copies of the approvals, newest first, optionally one status only. */
+  /** Copies of the approvals kept (see the `retention` option), newest first, optionally one status only. */
   list(filter: { status?: ApprovalStatus } = {}): WireApproval[] {
     return this.registry.list(filter.status).map(copyApproval);
   }
@@ -342,7 +353,10 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
 
   private listApprovals(res: ServerResponse, url: URL): void {
     const status = parseStatusFilter(url.searchParams.get('status'));
-    sendJson(res, 200, { approvals: this.registry.list(status) });
+    const limit = parseListLimit(url.searchParams.get('limit'));
+    const before = parseListCursor(url.searchParams.get('cursor'));
+    const page = this.registry.page({ status, limit, before });
+    sendJson(res, 200, { approvals: page.approvals, next_cursor: page.next === null ? null : formatListCursor(page.next) });
   }
 
   private waitForDecision(res: ServerResponse, id: string, url: URL): void {
@@ -406,24 +420,37 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
     this.registry.decide(id, decision === 'approve' ? 'approved' : 'denied', { note: null, source: 'policy' });
   }
 
+  /*
+   * onCreated / onDecided run after the registry committed the change, so they must not throw: a throw
+   * would answer 500 for an approval that exists, or for a decision that stands, and skip the effects
+   * after it (the webhook among them). Each effect is isolated; the webhook, the one that leaves the
+   * process, is queued first.
+   */
   private onCreated(approval: WireApproval): void {
-    const copy = copyApproval(approval);
     this.log(
       `approval ${approval.id} created: ${approval.action} - ${JSON.stringify(approval.summary)} ` +
         `(requester ${approval.requester_label ?? 'unknown'}, expires ${approval.expires_at})`,
     );
-    this.notify(copy);
-    this.dashboard?.events.publish('created', approval);
-    this.safeEmit('approval.created', copy);
+    this.isolated('created', 'waitForApproval() matching', () => this.notify(approval));
+    this.isolated('created', 'dashboard event', () => this.dashboard?.events.publish('created', approval));
+    this.isolated('created', '"approval.created" event', () => this.safeEmit('approval.created', copyApproval(approval)));
   }
 
   private onDecided(approval: WireApproval, detail: DecisionDetail): void {
-    const copy = copyApproval(approval);
+    const callbackUrl = approval.callback_url;
+    if (callbackUrl !== null) this.isolated('decided', 'webhook', () => this.webhooks.send(callbackUrl, webhookPayloadFor(approval)));
     this.log(`approval ${approval.id} ${approval.status} (${describeSource(detail.source)})${detail.note ? `: ${JSON.stringify(detail.note)}` : ''}`);
-    if (approval.callback_url !== null) this.webhooks.send(approval.callback_url, webhookPayloadFor(approval));
-    this.notify(copy);
-    this.dashboard?.events.publish('decided', approval);
-    this.safeEmit('approval.decided', copy, detail);
+    this.isolated('decided', 'waitForApproval() matching', () => this.notify(approval));
+    this.isolated('decided', 'dashboard event', () => this.dashboard?.events.publish('decided', approval));
+    this.isolated('decided', '"approval.decided" event', () => this.safeEmit('approval.decided', copyApproval(approval), detail));
+  }
+
+  private isolated(change: 'created' | 'decided', effect: string, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.log(`${effect} failed after an approval was ${change} (the ${change === 'created' ? 'approval' : 'decision'} stands): ${errorMessage(error)}`);
+    }
   }
 
   private onWebhookAttempt(record: WebhookDeliveryRecord): void {
@@ -440,6 +467,7 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
     }
   }
 
+  /** Each matcher gets its own copy (made in check), so one predicate cannot change what the next sees. */
   private notify(approval: WireApproval): void {
     for (const matcher of [...this.matchers]) matcher.check(approval);
   }
@@ -453,8 +481,13 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
     }
   }
 
+  /** Never throws: the logger is the caller's code, and logging runs after a change was committed. */
   private log(message: string): void {
-    this.options.logger?.log(`[sesame-local-broker] ${message}`);
+    try {
+      this.options.logger?.log(`[sesame-local-broker] ${message}`);
+    } catch {
+      // nowhere left to report a broken logger; the broker's behaviour must not depend on it
+    }
   }
 }
 

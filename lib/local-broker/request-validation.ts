@@ -6,6 +6,10 @@ export const LIMITS = Object.freeze({
   actionMaxLength: 200,
   summaryMaxLength: 2000,
   dedupKeyMaxLength: 200,
+  /** Nesting levels of `context`, the object itself counting as 1 (arrays count too). */
+  contextMaxDepth: 32,
+  /** UTF-8 bytes of `context` serialised as JSON. */
+  contextMaxBytes: 64 * 1024,
   noteMaxLength: 2000,
   expiresInMin: 1,
   expiresInMax: 604_800,
@@ -13,6 +17,8 @@ export const LIMITS = Object.freeze({
   waitMin: 1,
   waitMax: 60,
   waitDefault: 30,
+  listLimitDefault: 100,
+  listLimitMax: 500,
 });
 
 export interface CreateApprovalBody {
@@ -59,6 +65,7 @@ export function parseCreateApprovalBody(raw: unknown): CreateApprovalBody {
 
   const context = body.context ?? null;
   if (context !== null && (typeof context !== 'object' || Array.isArray(context))) problems.push('"context" must be a JSON object or null');
+  else if (context !== null) checkContextBounds(context, problems);
 
   const callbackUrl = body.callback_url ?? null;
   if (callbackUrl !== null && !isHttpUrl(callbackUrl)) problems.push('"callback_url" must be an absolute http(s) URL or null');
@@ -81,6 +88,30 @@ export function parseCreateApprovalBody(raw: unknown): CreateApprovalBody {
     dedupKey: dedupKey as string | null,
     expiresIn: expiresIn as number,
   };
+}
+
+/**
+ * Every copy, webhook and answer of an approval serialises or clones its context, and those recurse:
+ * an unbounded context (a few thousand levels) made them throw after a decision was applied. Bounded
+ * here, at creation, nothing downstream can fail on it.
+ */
+function checkContextBounds(context: object, problems: string[]): void {
+  if (depthExceeds(context, LIMITS.contextMaxDepth)) {
+    problems.push(`"context" must be nested at most ${LIMITS.contextMaxDepth} levels deep`);
+    return; // a bounded depth is what makes JSON.stringify below safe
+  }
+  if (Buffer.byteLength(JSON.stringify(context)) > LIMITS.contextMaxBytes) {
+    problems.push(`"context" must serialise to at most ${LIMITS.contextMaxBytes} bytes of JSON`);
+  }
+}
+
+/** True when `value` (from JSON.parse: no cycles) nests deeper than `max`; recursion stops at max + 1. */
+function depthExceeds(value: object, max: number): boolean {
+  if (max === 0) return true;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    if (typeof child === 'object' && child !== null && depthExceeds(child as object, max - 1)) return true;
+  }
+  return false;
 }
 
 /** Validates `POST /v1/approvals/{id}/decision`. */
@@ -114,6 +145,29 @@ export function parseStatusFilter(raw: string | null): ApprovalStatus | undefine
     throw invalid([`"status" must be one of ${APPROVAL_STATUSES.join(', ')}`]);
   }
   return raw as ApprovalStatus;
+}
+
+/** The `limit` query parameter of the list endpoint: how many approvals one page holds. */
+export function parseListLimit(raw: string | null): number {
+  if (raw === null) return LIMITS.listLimitDefault;
+  const limit = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
+  if (!(limit >= 1 && limit <= LIMITS.listLimitMax)) {
+    throw invalid([`"limit" must be an integer from 1 to ${LIMITS.listLimitMax}`]);
+  }
+  return limit;
+}
+
+/** The `cursor` query parameter of the list endpoint: a `next_cursor` from an earlier page, or absent. */
+export function parseListCursor(raw: string | null): number | undefined {
+  if (raw === null) return undefined;
+  const position = /^c[0-9a-z]{1,11}$/.test(raw) ? parseInt(raw.slice(1), 36) : NaN;
+  if (!Number.isSafeInteger(position)) throw invalid(['"cursor" must be a next_cursor value from an earlier page']);
+  return position;
+}
+
+/** The opaque `next_cursor` for a page that ends at the approval with this creation position. */
+export function formatListCursor(position: number): string {
+  return `c${position.toString(36)}`;
 }
 
 function isHttpUrl(value: unknown): boolean {

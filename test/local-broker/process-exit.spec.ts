@@ -134,4 +134,11 @@ describe('LocalBroker in a process of its own', () => {
     expect(exit.code).toBe(2);
     expect(exit.stderr).toMatch(/Unknown option --frobnicate/);
   });
+
+  it('the launcher refuses --host 0.0.0.0 with the public default key: exit 2, saying to pass --api-key, nothing served', async () => {
+    const exit = await runNode(['cli/main.js', 'broker', '--host', '0.0.0.0', '--port', '0'], { killAfterMs: 8000 });
+    expect(exit).toMatchObject({ code: 2, signal: null });
+    expect(exit.stderr).toMatch(/--host 0\.0\.0\.0 is not a loopback address[\s\S]*--api-key/);
+    expect(exit.stdout).not.toContain('listening');
+  });
 });

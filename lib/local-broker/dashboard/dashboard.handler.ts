@@ -15,7 +15,7 @@ export const DASHBOARD_HISTORY_LIMIT = 100;
 
 /** What the dashboard needs from its broker. */
 export interface DashboardSource {
-  /** Every approval, newest first (read only: serialised, never changed). */
+  /** Every approval the broker keeps (its retention bounds the decided ones), newest first (read only: serialised, never changed). */
   list(): readonly WireApproval[];
   /** Decides a pending approval; throws an HttpError (404, 409) when it cannot. */
   decide(id: string, decision: 'approve' | 'deny', note: string | null): WireApproval;
