@@ -1,10 +1,11 @@
+import { inspect } from 'node:util';
 import { Logger, type LoggerService } from '@nestjs/common';
 import { SesameConfigError } from '../errors.js';
-import { ApprovalStoreUnavailableError } from './approval-store.errors.js';
+import { ApprovalStoreUnavailableError, redactCredentials } from './approval-store.errors.js';
 import type { ApprovalStore, ClaimOutcome } from './approval-store.interface.js';
 import { assertTtl } from './assert-ttl.js';
-import { FAIL_FAST_REDIS_OPTIONS, loadIoredis } from './load-ioredis.js';
-import type { RedisClientLike, RedisConnectionOptions } from './redis-client.like.js';
+import { FAIL_FAST_REDIS_OPTIONS, checkRedisUrl, loadIoredis, redisSecrets } from './load-ioredis.js';
+import type { RedisClientLike, RedisConnectionEvent, RedisConnectionOptions, RedisConnectionView } from './redis-client.like.js';
 
 export interface RedisApprovalStoreOptions {
   /** An ioredis client you created. The store never closes it: it is yours. */
@@ -18,7 +19,10 @@ export interface RedisApprovalStoreOptions {
 }
 
 export interface RedisApprovalStoreConnectOptions extends Omit<RedisApprovalStoreOptions, 'client'> {
-  /** `redis://[[user]:password@]host[:port][/db]` or `rediss://...` (TLS). Default: ioredis' default, 127.0.0.1:6379. */
+  /**
+   * `redis://[[user]:password@]host[:port][/db]` or `rediss://...` (TLS), reserved characters of the password
+   * percent-encoded. Checked before ioredis sees it. Default: ioredis' default, 127.0.0.1:6379.
+   */
   url?: string;
   /**
    * ioredis options (host, port, password, tls, ...). Defaults that fail fast while Redis is down:
@@ -28,7 +32,10 @@ export interface RedisApprovalStoreConnectOptions extends Omit<RedisApprovalStor
 }
 
 /** Set only by connect(): a store made from a client you passed never closes it. */
-const OWNS_CLIENT = Symbol('ownsClient');
+const FROM_CONNECT = Symbol('fromConnect');
+interface FromConnect {
+  [FROM_CONNECT]?: { secrets: string[] };
+}
 
 // Values are `claim:<token>` or `done:<token>`. One script per operation: no read-then-write across round trips.
 const CLAIM_SCRIPT = `
@@ -59,147 +66,247 @@ return 0`;
  *   await RedisApprovalStore.connect({ url: process.env.REDIS_URL })
  */
 export class RedisApprovalStore implements ApprovalStore {
-  /** The ioredis client in use. */
-  readonly client: RedisClientLike;
   protected readonly logger: Pick<LoggerService, 'log' | 'error'>;
-  private readonly prefix: string;
-  private readonly commandTimeout: number;
-  private readonly ownsClient: boolean;
-  private available = true;
-  private closing = false;
-  private readonly onReady = () => this.markAvailable();
-  private readonly onError = (error: unknown) => this.markUnavailable(describe(error));
-  private readonly onClose = () => {
-    if (!this.closing) this.markUnavailable('connection closed');
+  // Private (#): the ioredis client's options hold the password, and a # field shows in no
+  // inspection, JSON or property walk. Nothing here hands the client out.
+  readonly #client: RedisClientLike;
+  readonly #view: RedisConnectionView;
+  /** Every spelling of every password configured, scrubbed from whatever text ioredis gives us. */
+  readonly #secrets: readonly string[];
+  readonly #prefix: string;
+  readonly #commandTimeout: number;
+  readonly #ownsClient: boolean;
+  #available = true;
+  #closing = false;
+  readonly #onReady = () => this.#markAvailable();
+  readonly #onError = (error: unknown) => this.#markUnavailable(this.#describe(error));
+  readonly #onClose = () => {
+    if (!this.#closing) this.#markUnavailable('connection closed');
   };
 
   constructor(options: RedisApprovalStoreOptions) {
-    this.client = checkClient(options?.client);
-    this.prefix = checkPrefix(options.keyPrefix);
-    this.commandTimeout = checkTimeout(options.commandTimeout);
+    this.#client = checkClient(options?.client);
+    this.#prefix = checkPrefix(options.keyPrefix);
+    this.#commandTimeout = checkTimeout(options.commandTimeout);
     this.logger = options.logger ?? new Logger('SesameApprovalStore');
-    this.ownsClient = (options as { [OWNS_CLIENT]?: boolean })[OWNS_CLIENT] === true;
-    this.client.on('ready', this.onReady);
+    const fromConnect = (options as FromConnect)[FROM_CONNECT];
+    this.#ownsClient = fromConnect !== undefined;
+    // A client you made holds its password in `options` (ioredis): scrub that one too.
+    this.#secrets = [...(fromConnect?.secrets ?? []), ...redisSecrets((this.#client as { options?: unknown }).options)];
+    this.#view = new ConnectionView(this.#client);
+    this.#client.on('ready', this.#onReady);
     // Also keeps ioredis from printing "Unhandled error event" for every reconnection attempt.
-    this.client.on('error', this.onError);
-    this.client.on('close', this.onClose);
+    this.#client.on('error', this.#onError);
+    this.#client.on('close', this.#onClose);
+  }
+
+  /**
+   * The connection's status (`ready` when commands can run) and its `connect`, `ready`, `close` and
+   * `end` events. Not the ioredis client itself: inspecting that would show its password.
+   */
+  get client(): RedisConnectionView {
+    return this.#view;
   }
 
   /**
    * Creates an ioredis client (imported on demand), connects it and returns a store that owns it
    * (`close()` quits it). Redis being down at startup does not throw: it is logged, the client keeps
-   * reconnecting, and operations fail closed until it is reachable.
+   * reconnecting, and operations fail closed until it is reachable. Options that cannot work throw
+   * SesameConfigError, naming the problem without the URL or a password.
    */
   static async connect(options: RedisApprovalStoreConnectOptions = {}): Promise<RedisApprovalStore> {
     const { url, connection, ...storeOptions } = options;
-    if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
-      throw new SesameConfigError('RedisApprovalStore: url must look like redis://host:port or rediss://host:port');
-    }
+    const secrets = url === undefined ? [] : checkRedisUrl(url);
     if (connection !== undefined && (typeof connection !== 'object' || connection === null)) {
       throw new SesameConfigError('RedisApprovalStore: connection must be an object of ioredis options');
     }
+    secrets.push(...redisSecrets(connection));
     checkPrefix(storeOptions.keyPrefix);
     checkTimeout(storeOptions.commandTimeout);
     const Redis = await loadIoredis();
     const settings = { ...FAIL_FAST_REDIS_OPTIONS, ...connection, lazyConnect: true };
-    const client = url === undefined ? new Redis(settings) : new Redis(url, settings);
-    const store = new RedisApprovalStore({ ...storeOptions, client, [OWNS_CLIENT]: true } as RedisApprovalStoreOptions);
+    let client: InstanceType<typeof Redis>;
+    try {
+      client = url === undefined ? new Redis(settings) : new Redis(url, settings);
+    } catch (error) {
+      // No cause: ioredis' error may carry what it was given.
+      throw new SesameConfigError(`RedisApprovalStore: ioredis refused the options: ${redactCredentials(describe(error), secrets)}`);
+    }
+    const store = new RedisApprovalStore({ ...storeOptions, client, [FROM_CONNECT]: { secrets } } as RedisApprovalStoreOptions);
     try {
       await client.connect();
     } catch (error) {
-      store.markUnavailable(`not reachable at startup (${describe(error)})`);
+      store.#markUnavailable(`not reachable at startup (${store.#describe(error)})`);
     }
     return store;
   }
 
   async claim(key: string, token: string, lease: number): Promise<ClaimOutcome> {
     assertTtl(lease);
-    const reply = await this.run('claim', () => this.client.call('EVAL', CLAIM_SCRIPT, 1, this.prefix + key, `claim:${token}`, lease));
+    const reply = await this.#run('claim', () => this.#client.call('EVAL', CLAIM_SCRIPT, 1, this.#prefix + key, `claim:${token}`, lease));
     if (reply === 'claimed' || reply === 'held' || reply === 'done') return reply;
-    throw new ApprovalStoreUnavailableError('claim', `unexpected reply ${JSON.stringify(reply)}`);
+    throw new ApprovalStoreUnavailableError('claim', this.#redact(`unexpected reply ${JSON.stringify(reply)}`));
   }
 
   async renew(key: string, token: string, lease: number): Promise<boolean> {
     assertTtl(lease);
-    const reply = await this.run('renew', () => this.client.call('EVAL', RENEW_SCRIPT, 1, this.prefix + key, `claim:${token}`, lease));
+    const reply = await this.#run('renew', () => this.#client.call('EVAL', RENEW_SCRIPT, 1, this.#prefix + key, `claim:${token}`, lease));
     return reply === 1;
   }
 
   async complete(key: string, token: string, ttl: number): Promise<boolean> {
     assertTtl(ttl);
-    const reply = await this.run('complete', () =>
-      this.client.call('EVAL', COMPLETE_SCRIPT, 1, this.prefix + key, `claim:${token}`, `done:${token}`, ttl),
+    const reply = await this.#run('complete', () =>
+      this.#client.call('EVAL', COMPLETE_SCRIPT, 1, this.#prefix + key, `claim:${token}`, `done:${token}`, ttl),
     );
     return reply === 1;
   }
 
   async release(key: string, token: string): Promise<void> {
-    await this.run('release', () => this.client.call('EVAL', RELEASE_SCRIPT, 1, this.prefix + key, `claim:${token}`, `done:${token}`));
+    await this.#run('release', () => this.#client.call('EVAL', RELEASE_SCRIPT, 1, this.#prefix + key, `claim:${token}`, `done:${token}`));
   }
 
   /** Detaches from the client; quits it too when the store created it. */
   async close(): Promise<void> {
-    this.closing = true;
-    this.client.off('ready', this.onReady);
-    this.client.off('close', this.onClose);
-    if (this.ownsClient) {
-      const ended = this.ended();
+    this.#closing = true;
+    this.#client.off('ready', this.#onReady);
+    this.#client.off('close', this.#onClose);
+    if (this.#ownsClient) {
+      // Between reconnection attempts there is no socket: disconnect() just cancels the next attempt and
+      // ioredis emits no 'end', so waiting for one only delayed shutdown by commandTimeout.
+      const ended = this.#client.status === 'reconnecting' ? undefined : this.#ended();
       // quit() waits for Redis; while it is down, just drop the connection attempts.
-      if (this.client.status === 'ready') await this.run('quit', () => this.client.quit()).catch(() => this.client.disconnect());
-      else this.client.disconnect();
+      if (this.#client.status === 'ready') await this.#run('quit', () => this.#client.quit()).catch(() => this.#client.disconnect());
+      else this.#client.disconnect();
       await ended;
     }
-    this.client.off('error', this.onError);
+    this.#client.off('error', this.#onError);
+  }
+
+  /** What inspecting or serializing the store shows: its settings and state, never the client. */
+  toJSON(): { keyPrefix: string; commandTimeout: number; status: string; available: boolean; ownsClient: boolean } {
+    return {
+      keyPrefix: this.#prefix,
+      commandTimeout: this.#commandTimeout,
+      status: this.#client.status,
+      available: this.#available,
+      ownsClient: this.#ownsClient,
+    };
+  }
+
+  [inspect.custom](_depth: number, options: object, show: typeof inspect = inspect): string {
+    return `${this.constructor.name} ${show(this.toJSON(), options)}`;
   }
 
   /** Resolves when the connection is gone for good (bounded, so shutdown never hangs on Redis). */
-  private ended(): Promise<void> {
-    if (this.client.status === 'end') return Promise.resolve();
+  #ended(): Promise<void> {
+    if (this.#client.status === 'end') return Promise.resolve();
     return new Promise((resolve) => {
       const finish = () => {
         clearTimeout(timer);
-        this.client.off('end', finish);
+        this.#client.off('end', finish);
         resolve();
       };
       const timer = setTimeout(() => {
-        this.client.disconnect();
+        this.#client.disconnect();
         finish();
-      }, this.commandTimeout);
-      this.client.on('end', finish);
+      }, this.#commandTimeout);
+      this.#client.on('end', finish);
     });
   }
 
-  private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
+  async #run<T>(operation: string, command: () => Promise<T>): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CommandTimeout(this.commandTimeout)), this.commandTimeout);
+      timer = setTimeout(() => reject(new CommandTimeout(this.#commandTimeout)), this.#commandTimeout);
     });
     try {
       const result = await Promise.race([command(), timeout]);
-      this.markAvailable();
+      this.#markAvailable();
       return result;
     } catch (error) {
-      const reason = describe(error);
-      this.markUnavailable(reason);
+      const reason = this.#describe(error);
+      this.#markUnavailable(reason);
       throw new ApprovalStoreUnavailableError(operation, reason);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private markUnavailable(reason: string): void {
-    if (!this.available || this.closing) return;
-    this.available = false;
+  /** An ioredis error's message only (its `command` field holds the arguments, AUTH's among them), scrubbed. */
+  #describe(error: unknown): string {
+    return this.#redact(describe(error));
+  }
+
+  #redact(text: string): string {
+    return redactCredentials(text, this.#secrets);
+  }
+
+  #markUnavailable(reason: string): void {
+    if (!this.#available || this.#closing) return;
+    this.#available = false;
     this.logger.error(
-      `Approval store (Redis) unreachable: ${reason}. Failing closed until it is back: async approvals answer 503 and run nothing, ` +
+      `Approval store (Redis) unreachable: ${reason.replace(/\.+$/, '')}. Failing closed until it is back: async approvals answer 503 and run nothing, ` +
         'decision webhooks answer 503 (the broker redelivers).',
     );
   }
 
-  private markAvailable(): void {
-    if (this.available) return;
-    this.available = true;
+  #markAvailable(): void {
+    if (this.#available) return;
+    this.#available = true;
     this.logger.log('Approval store (Redis) reachable again');
+  }
+}
+
+/**
+ * What `store.client` hands out: the status and the payload-free lifecycle events. Listeners are
+ * wrapped so ioredis never calls them with itself as `this` (nor with an error, which can carry the
+ * AUTH arguments).
+ */
+class ConnectionView implements RedisConnectionView {
+  readonly #client: RedisClientLike;
+  readonly #wrappers = new WeakMap<() => void, () => void>();
+
+  constructor(client: RedisClientLike) {
+    this.#client = client;
+  }
+
+  get status(): string {
+    return this.#client.status;
+  }
+
+  on(event: RedisConnectionEvent, listener: () => void): this {
+    checkEvent(event);
+    let wrapper = this.#wrappers.get(listener);
+    if (!wrapper) {
+      wrapper = () => listener();
+      this.#wrappers.set(listener, wrapper);
+    }
+    this.#client.on(event, wrapper);
+    return this;
+  }
+
+  off(event: RedisConnectionEvent, listener: () => void): this {
+    checkEvent(event);
+    const wrapper = this.#wrappers.get(listener);
+    if (wrapper) this.#client.off(event, wrapper);
+    return this;
+  }
+
+  toJSON(): { status: string } {
+    return { status: this.status };
+  }
+
+  [inspect.custom](_depth: number, options: object, show: typeof inspect = inspect): string {
+    return `RedisConnectionView ${show(this.toJSON(), options)}`;
+  }
+}
+
+const CONNECTION_EVENTS: readonly string[] = ['connect', 'ready', 'close', 'end'] satisfies RedisConnectionEvent[];
+
+function checkEvent(event: unknown): void {
+  if (!CONNECTION_EVENTS.includes(event as string)) {
+    throw new SesameConfigError(`RedisApprovalStore: store.client emits only ${CONNECTION_EVENTS.join(', ')} (errors are logged by the store, redacted)`);
   }
 }
 

@@ -16,3 +16,17 @@ export interface RedisClientLike {
 
 /** ioredis constructor options, passed through untouched (host, port, username, password, db, tls, ...). */
 export type RedisConnectionOptions = Record<string, unknown>;
+
+/** The connection events a RedisConnectionView relays: none carries a payload. */
+export type RedisConnectionEvent = 'connect' | 'ready' | 'close' | 'end';
+
+/**
+ * `RedisApprovalStore.client`: the connection's status and lifecycle events, never the ioredis
+ * client itself (its options hold the password). Use your own client to read keys.
+ */
+export interface RedisConnectionView {
+  /** ioredis connection status: `ready` when commands can run, `end` once closed for good. */
+  readonly status: string;
+  on(event: RedisConnectionEvent, listener: () => void): this;
+  off(event: RedisConnectionEvent, listener: () => void): this;
+}

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { ApprovalStoreUnavailableError, RedisApprovalStore, SesameConfigError, type RedisClientLike } from '../../lib/index.js';
 import { RedisServer, whenRedisReady } from '../support/redis-server.js';
@@ -28,21 +29,25 @@ describe('RedisApprovalStore against a real redis-server', () => {
   it('keeps claims and done marks under its key prefix with the ttl it was given', async () => {
     const keyPrefix = prefix();
     const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix });
+    // The store hands out no client (its options hold the password): read the keys with one of ours.
+    const reader = new Redis(redis.url);
+    const pttl = async (key: string) => Number(await reader.pttl(`${keyPrefix}${key}`));
     try {
       await store.claim('approval:apr_ttl', 'tok', 90_000);
       await store.claim('webhook:msg_ttl', 'tok', 30_000);
-      const approvalTtl = Number(await store.client.call('PTTL', `${keyPrefix}approval:apr_ttl`));
-      const claimTtl = Number(await store.client.call('PTTL', `${keyPrefix}webhook:msg_ttl`));
+      const approvalTtl = await pttl('approval:apr_ttl');
+      const claimTtl = await pttl('webhook:msg_ttl');
       expect(approvalTtl).toBeGreaterThan(80_000);
       expect(approvalTtl).toBeLessThanOrEqual(90_000);
       expect(claimTtl).toBeGreaterThan(20_000);
       expect(claimTtl).toBeLessThanOrEqual(30_000);
       await store.renew('webhook:msg_ttl', 'tok', 50_000);
-      expect(Number(await store.client.call('PTTL', `${keyPrefix}webhook:msg_ttl`))).toBeGreaterThan(40_000);
+      expect(await pttl('webhook:msg_ttl')).toBeGreaterThan(40_000);
       await store.complete('webhook:msg_ttl', 'tok', 600_000);
-      expect(await store.client.call('GET', `${keyPrefix}webhook:msg_ttl`)).toBe('done:tok');
-      expect(Number(await store.client.call('PTTL', `${keyPrefix}webhook:msg_ttl`))).toBeGreaterThan(590_000);
+      expect(await reader.get(`${keyPrefix}webhook:msg_ttl`)).toBe('done:tok');
+      expect(await pttl('webhook:msg_ttl')).toBeGreaterThan(590_000);
     } finally {
+      await reader.quit();
       await store.close();
     }
   });
@@ -130,6 +135,20 @@ describe('RedisApprovalStore against a real redis-server', () => {
     }
   });
 
+  it('close() between reconnection attempts returns at once (ioredis emits no end to wait for)', async () => {
+    await redis.stop();
+    const store = await RedisApprovalStore.connect({ url: redis.url, logger: new LogLines() });
+    try {
+      while (store.client.status !== 'reconnecting') await new Promise((resolve) => setTimeout(resolve, 10));
+      const started = Date.now();
+      await store.close();
+      // Was commandTimeout (2 s): the wait for an 'end' that never comes.
+      expect(Date.now() - started).toBeLessThan(500);
+    } finally {
+      await redis.start();
+    }
+  });
+
   it('fails closed after commandTimeout when Redis is connected but does not answer', async () => {
     const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix: prefix(), commandTimeout: 200, logger: new LogLines() });
     const admin = new Redis(redis.url);
@@ -146,8 +165,34 @@ describe('RedisApprovalStore against a real redis-server', () => {
     }
   });
 
+  it('hands out no client: store.client relays the status and payload-free events; inspect and JSON are a summary', async () => {
+    const store = await RedisApprovalStore.connect({ url: redis.url, keyPrefix: 'view:' });
+    const calls: unknown[][] = [];
+    function listener(this: unknown, ...args: unknown[]) {
+      calls.push([this, ...args]);
+    }
+    try {
+      expect(store.client.status).toBe('ready');
+      expect(store.client.on('close', listener).on('end', listener)).toBe(store.client);
+      expect(() => store.client.on('error' as 'close', listener)).toThrow(SesameConfigError);
+      expect(store.toJSON()).toEqual({ keyPrefix: 'view:', commandTimeout: 2_000, status: 'ready', available: true, ownsClient: true });
+      expect(JSON.parse(JSON.stringify(store))).toEqual(store.toJSON());
+      expect(inspect(store, { breakLength: Infinity })).toBe("RedisApprovalStore { keyPrefix: 'view:', commandTimeout: 2000, status: 'ready', available: true, ownsClient: true }");
+      expect(inspect(store.client)).toBe("RedisConnectionView { status: 'ready' }");
+      expect(Object.keys(store)).toEqual(['logger']);
+    } finally {
+      await store.close();
+    }
+    // Called without arguments and without the ioredis client as `this`, once per registration.
+    expect(calls).toEqual([[undefined], [undefined]]);
+    expect(store.client.status).toBe('end');
+  });
+
   it('refuses unusable options with a typed error', async () => {
     await expect(RedisApprovalStore.connect({ url: 'http://127.0.0.1:6379' })).rejects.toBeInstanceOf(SesameConfigError);
+    await expect(RedisApprovalStore.connect({ url: 'REDISS://127.0.0.1:6379' })).rejects.toThrow('url must look like redis://');
+    await expect(RedisApprovalStore.connect({ url: 'redis://127.0.0.1:6379x' })).rejects.toThrow('url is not a valid URL');
+    await expect(RedisApprovalStore.connect({ url: 'redis://127.0.0.1:6379/zero' })).rejects.toThrow('must be a database number');
     await expect(RedisApprovalStore.connect({ url: redis.url, commandTimeout: 0 })).rejects.toThrow('commandTimeout must be a positive integer');
     await expect(RedisApprovalStore.connect({ connection: 'nope' as unknown as Record<string, unknown> })).rejects.toThrow(SesameConfigError);
     expect(() => new RedisApprovalStore({ client: {} as RedisClientLike })).toThrow('client must be an ioredis Redis instance');

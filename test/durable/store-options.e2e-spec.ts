@@ -113,6 +113,18 @@ describe('SesameModule store option', () => {
     await expect(booting).rejects.not.toThrow('SECRET_pw');
   });
 
+  it('refuses a malformed redis url with a SesameConfigError that names the problem, not the url', async () => {
+    const error = await boot({ ...BASE, store: { type: 'redis', url: 'redis://:SECRET_pw@127.0.0.1:6379x' } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SesameConfigError);
+    expect((error as Error).message).toContain('url is not a valid URL');
+    expect(JSON.stringify(error)).not.toContain('SECRET_pw');
+    expect(Object.values(error as object).join(' ')).not.toContain('SECRET_pw');
+    expect((error as Error).cause).toBeUndefined();
+  });
+
   it('webhookIdTtl: defaults to 24 h, and must be at least twice webhookTolerance', async () => {
     const app = await started(BASE);
     expect(app.get(SesameConfig).webhookIdTtl).toBe(86_400_000);

@@ -208,6 +208,8 @@ describe('secrets never surface in logs, errors or answers', () => {
       { apiKey: API_KEY, webhookSecret: [WEBHOOK_SECRET, 'whsec_'], env: {} },
       { apiKey: API_KEY, baseUrl: `ftp://${API_KEY}@example.com`, env: {} },
       { env: { SESAME_API_KEY: API_KEY, SESAME_BROKER_URL: `http://${API_KEY}:x@example.com`, SESAME_WEBHOOK_SECRET: `${WEBHOOK_SECRET},nope` } },
+      // A secret pasted as the Redis password of a malformed URL (test/security/store-secrets.spec.ts covers Redis in depth).
+      { apiKey: API_KEY, env: {}, store: { type: 'redis' as const, url: `redis://:${encodeURIComponent(WEBHOOK_SECRET)}@127.0.0.1:6379x` } },
     ];
     for (const options of moduleErrors) {
       const error = await Test.createTestingModule({ imports: [SesameModule.forRoot(options)] })

@@ -3,21 +3,30 @@ import net from 'node:net';
 
 const READY_TIMEOUT_MS = 10_000;
 
+export interface RedisServerOptions {
+  /** Started with `--requirepass`: clients must authenticate (as the `default` user) with it. */
+  requirePass?: string;
+}
+
 /**
  * A real `redis-server` on a free loopback port, without persistence, for tests. `stop()` then
- * `start()` again brings it back on the same port (empty), for outage tests.
+ * `start()` again brings it back on the same port (empty, same password), for outage tests.
  */
 export class RedisServer {
   private process: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly options: RedisServerOptions,
+  ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), options);
     await server.start();
     return server;
   }
 
+  /** Without credentials, even when the server requires a password. */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
@@ -31,7 +40,19 @@ export class RedisServer {
     if (this.process) return;
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice'],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--loglevel',
+        'notice',
+        ...(this.options.requirePass === undefined ? [] : ['--requirepass', this.options.requirePass]),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.process = child;
@@ -64,7 +85,7 @@ export class RedisServer {
         );
         child.once('exit', onExit);
       });
-      await ping(this.port);
+      await ping(this.port, this.options.requirePass);
     } catch (error) {
       child.kill('SIGKILL');
       this.process = undefined;
@@ -99,23 +120,31 @@ function freePort(): Promise<number> {
   });
 }
 
-/** One PING over a raw socket: the server answers `+PONG`. */
-function ping(port: number): Promise<void> {
+/** One PING over a raw socket (after AUTH when the server requires a password): the server answers `+PONG`. */
+function ping(port: number, password?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let reply = '';
     socket.setTimeout(READY_TIMEOUT_MS, () => socket.destroy(new Error('redis-server did not answer PING')));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    const auth = password === undefined ? '' : resp('AUTH', password);
+    const expected = `${auth ? '+OK\r\n' : ''}+PONG\r\n`;
+    socket.once('connect', () => socket.write(`${auth}PING\r\n`));
     socket.on('data', (chunk) => {
       reply += chunk.toString();
-      if (reply.includes('\r\n')) {
+      // One reply line per command sent: judge once all of them are in.
+      if (reply.split('\r\n').length - 1 >= (auth ? 2 : 1)) {
         socket.end();
-        if (reply.startsWith('+PONG')) resolve();
-        else reject(new Error(`redis-server answered PING with ${JSON.stringify(reply)}`));
+        if (reply.startsWith(expected)) resolve();
+        else reject(new Error(`redis-server answered ${auth ? 'AUTH and ' : ''}PING with ${JSON.stringify(reply)}`));
       }
     });
     socket.once('error', reject);
   });
+}
+
+/** A command in RESP (bulk strings), so a password with spaces or quotes goes through as is. */
+function resp(...parts: string[]): string {
+  return `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`;
 }
 
 /** Resolves once an ioredis client is connected and ready again (bounded: fails instead of hanging). */
