@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import { RESERVED_DEDUP_PREFIX } from '../client/trigger-approval.input.js';
 
@@ -18,7 +18,7 @@ export interface ApprovalBinding {
 }
 
 /** HMAC-SHA256 over the canonical JSON of the binding, base64url (43 characters). Throws NotCanonicalError (path `args[i]...`). */
-export function bindingDigest(key: Buffer, binding: ApprovalBinding): string {
+export function bindingDigest(key: KeyObject, binding: ApprovalBinding): string {
   const args = canonicalJson([...binding.args], 'args');
   const canonical = JSON.stringify(['sesame-approval-binding', 2, binding.action, args, binding.requester ?? null]);
   return createHmac('sha256', key).update(canonical).digest('base64url');
@@ -34,13 +34,13 @@ export function bindingDedupKey(digest: string, discriminator?: string): string 
 }
 
 /** A discriminator derived from `text` (a caller's dedup key, a used approval's id), under the binding key. */
-export function keyedDiscriminator(key: Buffer, kind: string, text: string): string {
+export function keyedDiscriminator(key: KeyObject, kind: string, text: string): string {
   return createHmac('sha256', key).update(`${kind}\u0000${text}`).digest('base64url').slice(0, 22);
 }
 
 /** A discriminator no other call shares: a call that wants its own approval. */
 export function randomDiscriminator(): string {
-  return randomBytes(16).toString('base64url');
+  return randomUUID();
 }
 
 /** True when the dedup key was derived from this digest by bindingDedupKey (compared in constant time). */
@@ -74,7 +74,7 @@ export function contentFingerprint(content: ShownContent): string {
     context = canonicalJson(JSON.parse(JSON.stringify(content.context ?? null)));
   } catch {
     // Not JSON at all: it matches nothing the broker could hold.
-    context = `unrepresentable:${randomBytes(16).toString('hex')}`;
+    context = `unrepresentable:${randomUUID()}`;
   }
   const canonical = JSON.stringify([content.action, content.summary, content.reason ?? null, context]);
   return createHash('sha256').update(canonical).digest('base64url');

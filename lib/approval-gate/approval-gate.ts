@@ -110,13 +110,20 @@ export class ApprovalGate implements ApprovalGateRunner {
     const started = Date.now();
     let expected: ExpectedApproval;
     let decided: Approval;
+    let checked = false;
     try {
       let pending: Approval | undefined;
       ({ pending, expected } = await this.requestBlocking(call, timeout, signal));
-      const decision = pending.wait({ timeout, signal });
-      // A wait can last minutes, in thousands of calls at once: keep neither the trigger's answer nor its input alive for it.
-      pending = undefined;
-      decided = await decision;
+      if (!pending.pending) {
+        // Decided already (a policy, a dedup hit): the very approval requestBlocking() checked.
+        decided = pending;
+        checked = true;
+      } else {
+        const decision = pending.wait({ timeout, signal });
+        // A wait can last minutes, in thousands of calls at once: keep neither the trigger's answer nor its input alive for it.
+        pending = undefined;
+        decided = await decision;
+      }
     } catch (error) {
       if (error instanceof ApprovalTimeout) {
         this.logger.warn(`Approval undecided: action=${call.metadata.action} id=${error.approvalId} timed out after ${Date.now() - started} ms`);
@@ -126,7 +133,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       this.#pending--;
     }
     this.onDecision(decided, Date.now() - started);
-    this.authorize(call, decided, expected);
+    this.authorize(call, decided, checked ? undefined : expected);
     return this.useOnce(call, decided);
   }
 
@@ -259,8 +266,9 @@ export class ApprovalGate implements ApprovalGateRunner {
    * May this approval run this call? Bound to it (assertBound), decided approved, and within its
    * lifetime. Answers pending (async), or throws; the single use is taken separately, by useOnce().
    */
-  private authorize(call: GatedCall, approval: Approval, expected: ExpectedApproval): void {
-    this.assertBound(call, approval, expected);
+  private authorize(call: GatedCall, approval: Approval, expected: ExpectedApproval | undefined): void {
+    // undefined: this very Approval object was checked by assertBound() already.
+    if (expected !== undefined) this.assertBound(call, approval, expected);
     if (approval.pending) throw new ApprovalPending(approval.id, approval.expiresAt, call.metadata.retryAfter ?? DEFAULT_RETRY_AFTER_MS);
     // Past its expiry an approval is refused: its used mark is only kept for its lifetime plus a margin.
     const expired = approval.approved && approval.expiresAt !== null && approval.expiresAt.getTime() <= this.now();

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { IsInt, IsOptional, IsString, Max, Min, MinLength } from 'class-validator';
 import { resolveClientOptions, type ResolvedClientOptions, type SesameClientOptions } from '../client/sesame-client.options.js';
 import { SesameConfigError } from '../errors.js';
@@ -18,7 +18,7 @@ const DEFAULT_MAX_PENDING_APPROVALS = 20_000;
 export class SesameConfig {
   readonly #client: SesameClientOptions;
   readonly #webhookSecrets: readonly string[];
-  readonly #bindingKey: Buffer;
+  readonly #bindingKey: KeyObject;
 
   constructor(
     client: SesameClientOptions,
@@ -28,7 +28,7 @@ export class SesameConfig {
     /** How long processed webhook ids are remembered (ms). */
     readonly webhookIdTtl: number = Math.max(DEFAULT_WEBHOOK_ID_TTL, 2 * webhookTolerance),
     /** The key approval bindings are MACed with (see approval-binding.ts); never leaves the process. */
-    bindingKey: Buffer = Buffer.alloc(32),
+    bindingKey: KeyObject = createSecretKey(Buffer.alloc(32)),
     /** How long a decision webhook's claim lasts without renewal (ms). */
     readonly webhookClaimLease: number = DEFAULT_WEBHOOK_CLAIM_LEASE,
     /** Most blocking approvals this process waits on at once. */
@@ -39,7 +39,7 @@ export class SesameConfig {
     this.#bindingKey = bindingKey;
   }
 
-  get bindingKey(): Buffer {
+  get bindingKey(): KeyObject {
     return this.#bindingKey;
   }
 
@@ -121,8 +121,9 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
  * replicas sharing a key agree, and nobody without it (a caller, another app's code) can compute a
  * binding. Derived rather than used as is, so a binding never doubles as anything the key signs.
  */
-function bindingKeyFrom(secret: string): Buffer {
-  return createHmac('sha256', secret).update('nestjs-sesame approval binding v2').digest();
+function bindingKeyFrom(secret: string): KeyObject {
+  // A KeyObject: imported once (not per HMAC), and it shows no bytes when inspected.
+  return createSecretKey(createHmac('sha256', secret).update('nestjs-sesame approval binding v2').digest());
 }
 
 function toSecretList(value: unknown): string[] {

@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
@@ -65,7 +66,7 @@ describe('canonicalJson', () => {
 });
 
 describe('approval binding', () => {
-  const key = Buffer.alloc(32, 7);
+  const key = createSecretKey(Buffer.alloc(32, 7));
   const base = { action: 'payments.refund', args: [{ amount: 42, customerId: 'cus_1' }], requester: 'alice' };
 
   it('the digest changes with the action, any argument, the requester and the key', () => {
@@ -78,7 +79,7 @@ describe('approval binding', () => {
     expect(bindingDigest(key, { ...base, requester: 'bob' })).not.toBe(digest);
     expect(bindingDigest(key, { ...base, requester: undefined })).not.toBe(digest);
     // Keyed: without the server's key nobody computes it, not even from the same inputs.
-    expect(bindingDigest(Buffer.alloc(32, 8), base)).not.toBe(digest);
+    expect(bindingDigest(createSecretKey(Buffer.alloc(32, 8)), base)).not.toBe(digest);
   });
 
   it('derives dedup keys that fit the protocol (at most 200 characters) and match only their own digest', () => {
