@@ -67,7 +67,7 @@ export {
   type RedisApprovalStoreConnectOptions,
   type RedisApprovalStoreOptions,
 } from './approval-store/redis-approval.store.js';
-export type { RedisClientLike, RedisConnectionOptions } from './approval-store/redis-client.like.js';
+export type { RedisClientLike, RedisConnectionEvent, RedisConnectionOptions, RedisConnectionView } from './approval-store/redis-client.like.js';
 export type { ApprovalStoreOption } from './approval-store/approval-store.factory.js';
 export { bindApprovalGate, type ApprovalGateRunner, type GatedCall } from './approval-gate/gated-method.js';
 

@@ -13,16 +13,22 @@ import { bindApprovalGate, gatedMethodsOf, ungatedMethodsOf } from './gated-meth
 export class ApprovalGateExplorer implements OnModuleInit {
   private readonly logger = new Logger('SesameApproval');
 
+  // #private: DiscoveryService reaches the whole module container (the module's options, API key
+  // and store URL among them), so a deep util.inspect of a field holding it would print them.
+  readonly #discovery: DiscoveryService;
+
   constructor(
-    private readonly discovery: DiscoveryService,
+    discovery: DiscoveryService,
     private readonly gate: ApprovalGate,
     private readonly storeHost: ApprovalStoreHost,
-  ) {}
+  ) {
+    this.#discovery = discovery;
+  }
 
   onModuleInit(): void {
     const asyncMethods: string[] = [];
     const ungated = new Set<string>();
-    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+    for (const wrapper of [...this.#discovery.getProviders(), ...this.#discovery.getControllers()]) {
       const instance: unknown = wrapper.instance;
       if (!instance || typeof instance !== 'object') continue;
       const className = (instance as { constructor?: { name?: string } }).constructor?.name || String(wrapper.name);

@@ -246,7 +246,7 @@ export class RedisApprovalStore implements ApprovalStore {
     if (!this.#available || this.#closing) return;
     this.#available = false;
     this.logger.error(
-      `Approval store (Redis) unreachable: ${reason.replace(/\.+$/, '')}. Failing closed until it is back: async approvals answer 503 and run nothing, ` +
+      `Approval store (Redis) unreachable: ${reason.replace(/\.+$/, '')}. Failing closed until it is back: gated calls answer 503 and run nothing, ` +
         'decision webhooks answer 503 (the broker redelivers).',
     );
   }

@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { inspect } from 'node:util';
 import { IsInt, IsOptional, IsString, Max, Min, MinLength } from 'class-validator';
 import { resolveClientOptions, type ResolvedClientOptions, type SesameClientOptions } from '../client/sesame-client.options.js';
 import { SesameConfigError } from '../errors.js';
@@ -41,6 +42,16 @@ export class SesameConfig {
 
   get bindingKey(): KeyObject {
     return this.#bindingKey;
+  }
+
+  /** What logging or inspecting the config shows: the settings, never a secret (also with `getters: true`). */
+  toJSON(): Record<string, unknown> {
+    const { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals } = this;
+    return { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals, webhookSecrets: this.#webhookSecrets.length };
+  }
+
+  [inspect.custom](): string {
+    return `SesameConfig ${inspect(this.toJSON())}`;
   }
 
   /** Validated options for `new SesameClient()`. */

@@ -37,14 +37,20 @@ export class ApprovalDecisionDispatcher implements OnModuleInit {
   private readonly logger = new Logger('SesameWebhook');
   private handlers: readonly DecisionHandler[] = [];
 
+  // #private: DiscoveryService reaches the whole module container (the module's options, API key and
+  // store URL among them), so a deep util.inspect of a field holding it would print them.
+  readonly #discovery: DiscoveryService;
+
   constructor(
-    private readonly discovery: DiscoveryService,
+    discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
     private readonly verifier: SesameWebhookVerifier,
     private readonly config: SesameConfig,
     @Inject(ApprovalStore) private readonly store: ApprovalStore,
-  ) {}
+  ) {
+    this.#discovery = discovery;
+  }
 
   /** How many @OnApprovalDecision handlers were found at init. */
   get handlerCount(): number {
@@ -148,7 +154,7 @@ export class ApprovalDecisionDispatcher implements OnModuleInit {
     const handlers: DecisionHandler[] = [];
     // useExisting aliases and re-registrations point at the same instance: register it once.
     const seen = new WeakSet<object>();
-    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+    for (const wrapper of [...this.#discovery.getProviders(), ...this.#discovery.getControllers()]) {
       if (wrapper.isAlias) continue;
       const instance: unknown = wrapper.instance;
       const prototype = prototypeOf(wrapper, instance);

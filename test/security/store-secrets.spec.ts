@@ -5,18 +5,21 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 import {
+  ApprovalDecisionDispatcher,
   ApprovalGate,
   ApprovalStore,
   ApprovalStoreUnavailableError,
   OnApprovalDecision,
   RedisApprovalStore,
   RequireApproval,
+  SesameConfig,
   SesameConfigError,
   SesameModule,
   signWebhook,
   type ApprovalStoreOption,
 } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
+import { ApprovalGateExplorer } from '../../lib/approval-gate/approval-gate.explorer.js';
 import { CapturingLogger } from '../support/nest-apps.js';
 import { RedisServer, whenRedisReady } from '../support/redis-server.js';
 
@@ -48,9 +51,8 @@ function stringify(value: unknown): string {
 }
 
 /**
- * Everything a developer might print of an object. `getters` also runs its accessors: for the store's own
- * objects (store, store.client, errors) only, since SesameConfig has explicit accessors that hand out
- * the key (`clientOptions`): reading those is asking for it, not a leak.
+ * Everything a developer might print of an object. `getters` also runs its accessors (SesameConfig's
+ * inspection shows its settings only, so its accessors that hand out keys are not run by inspect).
  */
 function captureObject(label: string, value: unknown, { getters = false } = {}): void {
   push(label, inspect(value, { depth: Infinity, showHidden: true }), stringify(value));
@@ -251,7 +253,10 @@ describe('the Redis password never surfaces', () => {
     captureObject(`${label} store`, store, { getters: true });
     captureObject(`${label} store.client`, store.client, { getters: true });
     captureObject(`${label} ApprovalStore provider`, app.get(ApprovalStore));
-    captureObject(`${label} gate`, app.get(ApprovalGate));
+    captureObject(`${label} gate`, app.get(ApprovalGate), { getters: true });
+    captureObject(`${label} config`, app.get(SesameConfig), { getters: true });
+    captureObject(`${label} dispatcher`, app.get(ApprovalDecisionDispatcher));
+    captureObject(`${label} explorer`, app.get(ApprovalGateExplorer));
   }
 
   beforeAll(async () => {
