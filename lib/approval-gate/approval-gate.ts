@@ -7,7 +7,7 @@ import { SesameClient } from '../client/sesame-client.js';
 import { RESERVED_DEDUP_PREFIX } from '../client/trigger-approval.input.js';
 import { ApprovalDenied, ApprovalTimeout, NotFoundError, RequestRejectedError } from '../errors.js';
 import { ApprovalStoreUnavailableError } from '../approval-store/approval-store.errors.js';
-import { ApprovalStore, type ClaimOutcome } from '../approval-store/approval-store.interface.js';
+import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { SesameConfig } from '../module/sesame.config.js';
 import {
   bindingDedupKey,
@@ -55,6 +55,9 @@ const MAX_APPROVAL_LIFETIME_MS = 7 * 24 * 3_600_000;
 const USE_CLAIM_LEASE_MS = 30_000;
 /** How many used approvals of one identical request a new request steps past before giving up (409). */
 const MAX_USED_IN_A_ROW = 32;
+
+/** useOnce(): the approval already ran its call (a repeat of an identical request steps past it). */
+const USED = Symbol('used');
 
 /** What an approval must carry to run this call: its binding, and the content this call shows the human. */
 interface ExpectedApproval {
@@ -185,8 +188,8 @@ export class ApprovalGate implements ApprovalGateRunner {
         this.logger.log(`Approval requested: action=${approval.action} id=${approval.id} for ${call.className}.${call.methodName} (async)`);
       }
       this.authorize(call, approval, expected);
-      const use = await this.claimUse(approval);
-      if (use !== 'done') return this.useClaimed(call, approval, use);
+      const result = await this.useOnce(call, approval, true);
+      if (result !== USED) return result;
       // That approval already ran this same request once: this call is a new operation and needs its own approval.
       usedBefore = approval.id;
     }
@@ -283,40 +286,29 @@ export class ApprovalGate implements ApprovalGateRunner {
     return new ApprovalMismatchError(code, id, message);
   }
 
-  /** Takes the approval's single use and runs the call, or throws 409 (used, in use) or 503 (store). */
-  private async useOnce(call: GatedCall, approval: Approval): Promise<unknown> {
-    const use = await this.claimUse(approval);
-    if (use === 'done') {
+  /**
+   * Takes the approval's single use, then runs the call; throws 409 (used, in use) or 503 (store).
+   * Two store steps: claim `approval:<id>` with a random token and a short lease, then complete it
+   * (the used mark, kept past the approval's life); the call runs only once the mark is confirmed.
+   * `stepPastUsed`: answer USED instead of throwing when the approval already ran (async mode then asks
+   * for a fresh approval). If the store cannot confirm, the call does not run and the claim is undone
+   * where possible, so a retry can run it: exactly once overall.
+   */
+  private async useOnce(call: GatedCall, approval: Approval, stepPastUsed = false): Promise<unknown> {
+    const key = `approval:${approval.id}`;
+    const token = randomUUID();
+    const claim = await this.storeStep(approval, token, () => this.store.claim(key, token, USE_CLAIM_LEASE_MS));
+    if (claim === 'done') {
+      if (stepPastUsed) return USED;
       this.logger.warn(`Approval refused: action=${approval.action} id=${approval.id} already used, for ${call.className}.${call.methodName}`);
       throw new ApprovalAlreadyUsedError(approval.id);
     }
-    return this.useClaimed(call, approval, use);
-  }
-
-  /**
-   * Claims the approval's use with a short lease. `'done'`: used already; `'held'`: another attempt
-   * holds it; a token: ours to confirm with useClaimed().
-   */
-  private async claimUse(approval: Approval): Promise<{ token: string } | 'done' | 'held'> {
-    const token = randomUUID();
-    const claim = await this.undoingOnFailure(approval, token, () => this.store.claim(`approval:${approval.id}`, token, USE_CLAIM_LEASE_MS));
-    return claim === 'claimed' ? { token } : (claim satisfies Exclude<ClaimOutcome, 'claimed'>);
-  }
-
-  /**
-   * Confirms a claimed use (the used mark then outlives the approval) and only then runs the call. If
-   * the store cannot confirm, the call does not run and the claim is undone where possible, so a retry
-   * can run it: exactly once overall.
-   */
-  private async useClaimed(call: GatedCall, approval: Approval, use: { token: string } | 'held'): Promise<unknown> {
-    if (use === 'held') {
+    // 'held': another attempt is between its claim and its confirmation; or, our lease lapsed before we confirmed (a stalled process).
+    const confirmed = claim === 'claimed' && (await this.storeStep(approval, token, () => this.store.complete(key, token, this.usedMarkTtl(approval))));
+    if (!confirmed) {
       this.logger.warn(`Approval refused: action=${approval.action} id=${approval.id} in use by another attempt, for ${call.className}.${call.methodName}`);
       throw new ApprovalInUseError(approval.id, USE_CLAIM_LEASE_MS);
     }
-    const key = `approval:${approval.id}`;
-    const confirmed = await this.undoingOnFailure(approval, use.token, () => this.store.complete(key, use.token, this.usedMarkTtl(approval)));
-    // Our lease lapsed before we confirmed (a stalled process) and another attempt took the use.
-    if (!confirmed) throw new ApprovalInUseError(approval.id, USE_CLAIM_LEASE_MS);
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
     return call.method.apply(call.instance, call.args);
   }
@@ -326,7 +318,7 @@ export class ApprovalGate implements ApprovalGateRunner {
    * each answers the same, so an answer lost to a timeout is found again). If it fails twice, nothing
    * runs and the token's claim is undone where the store allows, so a retry can run the call.
    */
-  private async undoingOnFailure<T>(approval: Approval, token: string, step: () => Promise<T>): Promise<T> {
+  private async storeStep<T>(approval: Approval, token: string, step: () => Promise<T>): Promise<T> {
     try {
       try {
         return await step();
