@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Body, Controller, Injectable, Param, Patch, Post, ValidationPipe } from '@nestjs/common';
 import { IsInt, IsString, Min } from 'class-validator';
-import { RequireApproval, SesameModule } from '../../lib/index.js';
+import { RequireApproval, SesameClient, SesameModule } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { ScriptedServer } from '../support/scripted-server.js';
 
 /**
  * Attacks that SUCCEED on the current code. Each test asserts the secure behaviour, so it fails
@@ -288,11 +289,16 @@ import { SesameClient } from ${JSON.stringify(lib('lib/index.ts'))};
 import { LocalBroker } from ${JSON.stringify(lib('lib/testing/index.ts'))};
 const KEY = ${JSON.stringify(API_KEY)};
 const broker = await LocalBroker.start({ apiKeys: [KEY] });
-// As read with readFileSync('/run/secrets/sesame_api_key', 'utf8').
-const client = new SesameClient({ apiKey: KEY + '\\n', baseUrl: broker.url });
-const outcome = await client.approvals.trigger({ action: 'payments.refund', summary: 'Refund $10' }).then(() => 'triggered', (e) => e.constructor.name);
+let outcome;
+try {
+  // As read with readFileSync('/run/secrets/sesame_api_key', 'utf8'). A fix may refuse the key right here.
+  const client = new SesameClient({ apiKey: KEY + '\\n', baseUrl: broker.url });
+  outcome = await client.approvals.trigger({ action: 'payments.refund', summary: 'Refund $10' }).then(() => 'triggered', (e) => e.constructor.name);
+  await client.close();
+} catch (error) {
+  outcome = error.constructor.name;
+}
 console.log('outcome=' + outcome);
-await client.close();
 await broker.stop();
 await new Promise((r) => setTimeout(r, 300));
 console.log('survived');
@@ -313,4 +319,60 @@ console.log('survived');
     // Whatever the outcome, the key never shows.
     expect(stdout + stderr).not.toContain('SECRET_attack');
   }, 20_000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 5: whatever the broker (or a proxy or gateway in front of it) writes into an error's
+// code and message is copied into RequestRejectedError / BrokerProtocolError and logged by the
+// interceptor. An answer that echoes the Authorization header puts the API key in the app's logs.
+// (The Redis store scrubs a peer echoing its password; the broker client has no such scrub.)
+// ---------------------------------------------------------------------------------------------
+
+@Controller()
+class VaultController {
+  constructor(private readonly ledger: Ledger) {}
+
+  @Post('vault')
+  @RequireApproval('vault.open', { summary: 'Open the vault', timeout: 2_000 })
+  open() {
+    this.ledger.ran.push('vault');
+    return { opened: true };
+  }
+}
+
+describe('finding 5: a broker answer echoing the API key', () => {
+  let scripted: ScriptedServer;
+  let started: StartedApp;
+
+  beforeEach(async () => {
+    scripted = await ScriptedServer.start();
+    started = await startApp('express', {
+      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: scripted.url, env: {}, retry: { retries: 0 } })],
+      controllers: [VaultController],
+      providers: [Ledger],
+    });
+  });
+  afterEach(async () => {
+    await started.app.close();
+    await scripted.stop();
+  });
+
+  it.each([
+    [422, { error: { code: 'validation_failed', message: `malformed Authorization header "Bearer ${API_KEY}"` } }],
+    [400, { error: { code: `unknown_key_${API_KEY}`, message: 'rejected' } }],
+    [403, { error: { code: `forbidden_for_${API_KEY}`, message: 'rejected' } }],
+  ])('HTTP %i: the gated call fails closed, and neither the log nor the error shows the key', async (status, body) => {
+    scripted.script({ status, body });
+    const res = await fetch(`${started.url}/vault`, { method: 'POST' });
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    expect(await res.text()).not.toContain(API_KEY);
+    expect(started.app.get(Ledger).ran).toEqual([]);
+
+    const client = new SesameClient({ apiKey: API_KEY, baseUrl: scripted.url, retry: { retries: 0 } });
+    const error = await client.approvals.trigger({ action: 'vault.open', summary: 'Open the vault' }).catch((e: unknown) => e as Error);
+    await client.close();
+    expect(error).toBeInstanceOf(Error);
+    const leaks = [...started.logger.lines, (error as Error).message, String((error as Error).stack)].filter((line) => line.includes('SECRET_attack'));
+    expect(leaks).toEqual([]);
+  });
 });
