@@ -8,6 +8,7 @@ import { IsInt, IsString, Min } from 'class-validator';
 import { RequireApproval, SesameClient, SesameModule } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { FaultProxy } from '../support/fault-proxy.js';
 import { ScriptedServer } from '../support/scripted-server.js';
 
 /**
@@ -149,16 +150,34 @@ class Mailer {
   }
 }
 
+/** The same mailer in async mode: the binding is checked on the repeat, but the run comes after two more round trips. */
+@Injectable()
+class AsyncMailer {
+  constructor(private readonly ledger: Ledger) {}
+
+  @RequireApproval('mail.send-async', { mode: 'async', summary: (draft: Draft) => `Send "${draft.subject}" to ${draft.to}` })
+  send(draft: Draft) {
+    this.ledger.ran.push(`send-async:${draft.to}`);
+    return { sent: draft.to };
+  }
+}
+
 @Controller()
 class DraftsController {
   constructor(
     private readonly drafts: Drafts,
     private readonly mailer: Mailer,
+    private readonly asyncMailer: AsyncMailer,
   ) {}
 
   @Post('drafts/:id/send')
   send(@Param('id') id: string) {
     return this.mailer.send(this.drafts.byId.get(id)!);
+  }
+
+  @Post('drafts/:id/send-async')
+  sendAsync(@Param('id') id: string) {
+    return this.asyncMailer.send(this.drafts.byId.get(id)!);
   }
 
   @Patch('drafts/:id')
@@ -178,17 +197,20 @@ const pick = (answer: { status: number; body: Record<string, unknown> }) => ({ s
 
 describe.each(ADAPTERS)('attack findings (%s)', (adapter) => {
   let broker: LocalBroker;
+  let proxy: FaultProxy;
   let started: StartedApp;
   let ledger: Ledger;
 
   beforeEach(async () => {
     broker = await LocalBroker.start({ apiKeys: [API_KEY] });
+    // A pass-through proxy in front of the broker: finding 3 slows one answer down to open the race window.
+    proxy = await FaultProxy.start(broker.url);
     started = await startApp(
       adapter,
       {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} })],
+        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: proxy.url, env: {} })],
         controllers: [OperationsController, PaymentsController, DraftsController],
-        providers: [Ledger, Operations, Drafts, Mailer],
+        providers: [Ledger, Operations, Drafts, Mailer, AsyncMailer],
       },
       (app) => app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true })),
     );
@@ -196,6 +218,7 @@ describe.each(ADAPTERS)('attack findings (%s)', (adapter) => {
   });
   afterEach(async () => {
     await started.app.close();
+    await proxy.stop();
     await broker.stop();
   });
 
@@ -259,6 +282,24 @@ describe.each(ADAPTERS)('attack findings (%s)', (adapter) => {
       // Secure: the human approved a mail to alice; a mail to mallory must not go out on it.
       expect(ledger.ran).not.toContain('send:mallory@evil.example');
       expect(sent.status === 201 ? ledger.ran : []).toEqual(sent.status === 201 ? ['send:alice@example.com'] : []);
+    });
+
+    it('async mode too: a draft edited while the approved repeat reads its approval is not sent to the new recipient', async () => {
+      started.app.get(Drafts).byId.set('2', { to: 'alice@example.com', subject: 'Q3 figures' });
+      const first = await request('POST', '/drafts/2/send-async');
+      expect(first.status).toBe(202);
+      const id = first.body.approvalId as string;
+      await broker.approve(id);
+
+      // The repeat binds the draft (to alice, as approved), then reads the approval from the broker: slow today.
+      proxy.plan = (call) => (call.kind === 'get' ? { kind: 'delay-response', ms: 400 } : { kind: 'pass' });
+      const repeat = request('POST', '/drafts/2/send-async', undefined, { 'sesame-approval-id': id });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect((await request('PATCH', '/drafts/2', { to: 'mallory@evil.example' })).status).toBe(200);
+      const sent = await repeat;
+
+      expect(ledger.ran).not.toContain('send-async:mallory@evil.example');
+      expect(sent.status === 201 ? ledger.ran : []).toEqual(sent.status === 201 ? ['send-async:alice@example.com'] : []);
     });
   });
 });
