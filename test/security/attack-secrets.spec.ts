@@ -78,7 +78,9 @@ describe('binding secrets never surface', () => {
 
   const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${started.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-    return `${res.status} ${JSON.stringify([...res.headers])} ${await res.text()}`;
+    const answerHeaders: string[] = [];
+    res.headers.forEach((value, name) => answerHeaders.push(`${name}: ${value}`));
+    return `${res.status} ${answerHeaders.join('; ')} ${await res.text()}`;
   };
 
   it('through pending, mismatch, used, denied, reserved-key and timeout paths: no log, answer, record or inspection shows the binding key', async () => {
