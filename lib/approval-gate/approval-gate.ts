@@ -63,6 +63,8 @@ const USED = Symbol('used');
 interface ExpectedApproval {
   action: string;
   digest: string;
+  /** False when the digest is random (a blocking call whose arguments are not data and that shares nothing). */
+  bound: boolean;
   /** contentFingerprint() of the trigger input. */
   content: string;
 }
@@ -137,20 +139,23 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     this.onDecision(decided, Date.now() - started);
     this.authorize(call, decided, checked ? undefined : expected);
-    return this.useOnce(call, decided);
+    return this.useOnce(call, decided, expected);
   }
 
   /** Blocking mode: builds and triggers the request, and checks the approval it brought back is bound to this call. */
   private async requestBlocking(call: GatedCall, timeout: number, signal: AbortSignal | undefined): Promise<{ pending: Approval; expected: ExpectedApproval }> {
     const input = await this.buildRequest(call, timeout);
-    const ownKey = input.dedupKey;
+    const ownKey: unknown = input.dedupKey;
+    if (ownKey !== undefined && (typeof ownKey !== 'string' || ownKey === '')) {
+      throw new RequestRejectedError(null, 'invalid_input', 'dedupKey: the dedupKey option must give a non-empty string, or undefined for none');
+    }
     if (ownKey !== undefined && ownKey.startsWith(RESERVED_DEDUP_PREFIX)) {
       throw new RequestRejectedError(null, 'invalid_input', `dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`);
     }
     // A call that shares its approval with nobody needs no binding of its arguments (they may not be data).
-    const digest = this.digestOf(call, ownKey === undefined);
+    const { digest, bound } = this.bind(call, ownKey === undefined);
     const discriminator = ownKey === undefined ? randomDiscriminator() : keyedDiscriminator(this.config.bindingKey, 'dedup', ownKey);
-    const expected = expectation(input, digest);
+    const expected = expectation(input, digest, bound);
     const pending = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, signal);
     // A dedup hit brings back another call's approval only if the binding was forged: check before waiting on it.
     this.assertBound(call, pending, expected);
@@ -167,17 +172,16 @@ export class ApprovalGate implements ApprovalGateRunner {
     const scope = this.requestContext.current();
     if (!scope?.request) throw new AsyncApprovalContextError(call.className, call.methodName);
     const presented = readApprovalIdHeader(scope.request.headers);
-    const digest = this.digestOf(call, false);
+    const { digest } = this.bind(call, false);
     const { signal } = scope;
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
     const input = await this.buildRequest(call, timeout);
-
-    const expected = expectation(input, digest);
+    const expected = expectation(input, digest, true);
 
     if (presented !== undefined) {
       const approval = await this.presentedApproval(call, presented, signal);
       this.authorize(call, approval, expected);
-      return this.useOnce(call, approval);
+      return this.useOnce(call, approval, expected);
     }
 
     let usedBefore: string | undefined;
@@ -188,7 +192,7 @@ export class ApprovalGate implements ApprovalGateRunner {
         this.logger.log(`Approval requested: action=${approval.action} id=${approval.id} for ${call.className}.${call.methodName} (async)`);
       }
       this.authorize(call, approval, expected);
-      const result = await this.useOnce(call, approval, true);
+      const result = await this.useOnce(call, approval, expected, true);
       if (result !== USED) return result;
       // That approval already ran this same request once: this call is a new operation and needs its own approval.
       usedBefore = approval.id;
@@ -222,17 +226,17 @@ export class ApprovalGate implements ApprovalGateRunner {
   /**
    * The call's binding digest. `unshared`: the approval gets a random key no other call can present, so
    * a call whose arguments are not data (a request object, a callback), or whose user has no id, is
-   * bound by that key alone instead of failing.
+   * bound by that key alone (`bound: false`) instead of failing.
    */
-  private digestOf(call: GatedCall, unshared: boolean): string {
+  private bind(call: GatedCall, unshared: boolean): { digest: string; bound: boolean } {
     const { action } = call.metadata;
     try {
       const request = this.requestContext.current()?.request;
       const requester = request ? this.requesterOf(request, call) : undefined;
-      return bindingDigest(this.config.bindingKey, { action, args: call.args, requester });
+      return { digest: bindingDigest(this.config.bindingKey, { action, args: call.args, requester }), bound: true };
     } catch (error) {
       if (!(error instanceof NotCanonicalError || error instanceof ApprovalBindingError)) throw error;
-      if (unshared) return bindingDigest(this.config.bindingKey, { action, args: [randomUUID()], requester: undefined });
+      if (unshared) return { digest: bindingDigest(this.config.bindingKey, { action, args: [randomUUID()], requester: undefined }), bound: false };
       if (error instanceof ApprovalBindingError) throw error;
       throw new ApprovalBindingError(call.className, call.methodName, `${error.path} is ${error.what}`);
     }
@@ -294,7 +298,7 @@ export class ApprovalGate implements ApprovalGateRunner {
    * for a fresh approval). If the store cannot confirm, the call does not run and the claim is undone
    * where possible, so a retry can run it: exactly once overall.
    */
-  private async useOnce(call: GatedCall, approval: Approval, stepPastUsed = false): Promise<unknown> {
+  private async useOnce(call: GatedCall, approval: Approval, expected: ExpectedApproval, stepPastUsed = false): Promise<unknown> {
     const key = `approval:${approval.id}`;
     const token = randomUUID();
     const claim = await this.storeStep(approval, token, () => this.store.claim(key, token, USE_CLAIM_LEASE_MS));
@@ -308,6 +312,11 @@ export class ApprovalGate implements ApprovalGateRunner {
     if (!confirmed) {
       this.logger.warn(`Approval refused: action=${approval.action} id=${approval.id} in use by another attempt, for ${call.className}.${call.methodName}`);
       throw new ApprovalInUseError(approval.id, USE_CLAIM_LEASE_MS);
+    }
+    // The arguments are live objects: bound when the approval was asked for, they may have been changed
+    // since (during the wait, or the store's round trips). Checked again with no await before the call.
+    if (expected.bound && this.bind(call, false).digest !== expected.digest) {
+      throw this.mismatch(call, 'approval_mismatch', approval.id, `The arguments of ${call.className}.${call.methodName}() changed after approval ${approval.id} was asked for them; nothing ran`);
     }
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
     return call.method.apply(call.instance, call.args);
@@ -371,6 +380,6 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 }
 
-function expectation(input: TriggerApprovalInput, digest: string): ExpectedApproval {
-  return { action: input.action, digest, content: contentFingerprint(input) };
+function expectation(input: TriggerApprovalInput, digest: string, bound: boolean): ExpectedApproval {
+  return { action: input.action, digest, bound, content: contentFingerprint(input) };
 }

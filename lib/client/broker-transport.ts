@@ -2,6 +2,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { ApprovalAborted, BrokerProtocolError, BrokerUnavailableError, SesameClientClosedError } from '../errors.js';
 import { wire, type WireRequest } from './broker-wire.js';
+import { redactSecrets } from './redact-secrets.js';
 import type { Cancellation } from './cancellation.js';
 import { backoffDelay, parseRetryAfter, type RetryOptions } from './retry-policy.js';
 
@@ -141,7 +142,7 @@ export class BrokerTransport {
             done(undefined, body);
             return;
           }
-          const error = wire.errorFor(response!.status, body, options.approvalId);
+          const error = wire.errorFor(response!.status, body, options.approvalId, (text) => redactSecrets(text, this.#options.apiKey));
           if (error) throw error;
           lastStatus = response!.status;
           lastFailure = `HTTP ${response!.status}`;
@@ -207,13 +208,23 @@ export class BrokerTransport {
       ...(payload === undefined && { headers: this.#headers as string[] }),
       agent: this.#agent,
     });
+    // Before anything that can throw: a request left without an 'error' listener crashes the process when its socket errors.
+    req.on('error', (error: NodeJS.ErrnoException) => finish(networkFailure(error)));
     if (payload !== undefined) {
       // A request with a body is short-lived, and the socket it opens keeps a copy of its options: one
       // more key there (headers, on top of method) doubles that copy, so its headers are set one by one.
       const headers = this.#headers;
-      for (let i = 0; i < headers.length; i += 2) req.setHeader(headers[i], headers[i + 1]);
-      req.setHeader('content-type', 'application/json');
-      req.setHeader('content-length', Buffer.byteLength(payload));
+      try {
+        for (let i = 0; i < headers.length; i += 2) req.setHeader(headers[i], headers[i + 1]);
+        req.setHeader('content-type', 'application/json');
+        req.setHeader('content-length', Buffer.byteLength(payload));
+      } catch (error) {
+        // Never with validated options; the code only, since the message may quote a header's value.
+        req.removeAllListeners('error').on('error', () => undefined);
+        req.destroy();
+        done(new AttemptFailure(false, `request headers refused (${(error as NodeJS.ErrnoException).code ?? 'invalid header'})`));
+        return;
+      }
     }
     const finish = (failure: AttemptFailure | undefined, response?: BrokerResponse) => {
       if (finished) return;
@@ -232,7 +243,6 @@ export class BrokerTransport {
     cancellation?.onCancel(onAbort);
     this.#inFlight.add(onAbort);
 
-    req.on('error', (error: NodeJS.ErrnoException) => finish(networkFailure(error)));
     req.on('response', (res) => {
       const declared = Number(res.headers['content-length']);
       if (declared > maxResponseBytes) {

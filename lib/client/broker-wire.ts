@@ -68,10 +68,13 @@ export const wire = {
   /**
    * Maps a non-2xx answer that must not be retried to its typed error.
    * Returns undefined for statuses the transport retries (429, 5xx).
+   * `redact` masks secrets the broker's own text may quote (a proxy echoing the Authorization header).
    */
-  errorFor(status: number, body: unknown, approvalId?: string): ApprovalError | undefined {
+  errorFor(status: number, body: unknown, approvalId: string | undefined, redact: (text: string) => string): ApprovalError | undefined {
     if (status === 429 || status >= 500) return undefined;
-    const { code, message } = errorBody(body);
+    const { code: rawCode, message: rawMessage } = errorBody(body);
+    const code = rawCode === undefined ? undefined : redact(rawCode);
+    const message = rawMessage === undefined ? undefined : redact(rawMessage);
     if (status === 401) return new SesameAuthError();
     if (status === 404) return new NotFoundError(approvalId);
     if (status === 400 || status === 422) return new RequestRejectedError(status, code ?? 'invalid_request', message ?? 'no detail given');

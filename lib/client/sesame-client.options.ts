@@ -1,6 +1,7 @@
 import { IsBoolean, IsInt, IsObject, IsOptional, IsString, Max, Min } from 'class-validator';
 import { SesameConfigError } from '../errors.js';
 import { validatePlain } from '../validation/validate-plain.js';
+import { redactSecrets } from './redact-secrets.js';
 import { DEFAULT_RETRY, type RetryOptions } from './retry-policy.js';
 
 export const DEFAULT_BROKER_URL = 'https://getsesame.dev';
@@ -63,6 +64,10 @@ export function resolveClientOptions(options: SesameClientOptions = {}): Resolve
   if (!apiKey) {
     throw new SesameConfigError('Sesame API key missing: pass the apiKey option or set SESAME_API_KEY');
   }
+  // It travels in a header: a line break (a secrets file's trailing newline) would make every request fail to send.
+  if (!/^[\x21-\x7e]+$/.test(apiKey)) {
+    throw new SesameConfigError('Sesame API key (apiKey / SESAME_API_KEY) holds whitespace, a line break or a non-ASCII character: pass the key exactly as issued');
+  }
   const baseUrl = checkBaseUrl(options.baseUrl ?? env.SESAME_BROKER_URL ?? DEFAULT_BROKER_URL, options.allowInsecureHttp ?? false, apiKey);
   return {
     apiKey,
@@ -79,7 +84,7 @@ function checkBaseUrl(raw: string, allowInsecureHttp: boolean, apiKey: string): 
   try {
     url = new URL(raw);
   } catch {
-    throw new SesameConfigError(`Sesame broker URL is not a valid absolute URL: baseUrl / SESAME_BROKER_URL = ${JSON.stringify(redact(raw, apiKey))}`);
+    throw new SesameConfigError(`Sesame broker URL is not a valid absolute URL: baseUrl / SESAME_BROKER_URL = ${JSON.stringify(redactSecrets(raw, apiKey).slice(0, 200))}`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new SesameConfigError(`Sesame broker URL must use https:// (or http:// on loopback), got ${url.protocol}//`);
@@ -97,19 +102,6 @@ function checkBaseUrl(raw: string, allowInsecureHttp: boolean, apiKey: string): 
 
 function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
-}
-
-/**
- * A URL that fails to parse may still hold `user:pass@`, or be a secret pasted in the wrong variable
- * (the API key or a webhook secret as SESAME_BROKER_URL): keep those out of the message.
- */
-function redact(raw: string, apiKey: string): string {
-  return raw
-    .split(apiKey)
-    .join('***')
-    .replace(/\b(sk|whsec)_\S*/g, '$1_***')
-    .replace(/\/\/[^/@]*@/, '//***@')
-    .slice(0, 200);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

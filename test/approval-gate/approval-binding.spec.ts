@@ -35,16 +35,65 @@ describe('canonicalJson', () => {
     expect(forms.size).toBe(distinct.length);
   });
 
-  it('counts a DTO instance by its data, drops undefined properties, and orders Maps and Sets', () => {
+  it('counts a DTO instance by its class and own data (never its toJSON), drops undefined properties, and orders Maps and Sets', () => {
     class RefundDto {
       amount = 42;
       customerId = 'cus_1';
       note: string | undefined = undefined;
+      toJSON() {
+        return { amount: this.amount };
+      }
     }
-    expect(canonicalJson(new RefundDto())).toBe(canonicalJson({ customerId: 'cus_1', amount: 42 }));
+    class PayoutDto {
+      amount = 42;
+      customerId = 'cus_1';
+    }
+    const dto = new RefundDto();
+    expect(canonicalJson(dto)).toBe(canonicalJson(Object.assign(new RefundDto(), { customerId: 'cus_1', amount: 42 })));
+    expect(canonicalJson(dto)).not.toBe(canonicalJson(Object.assign(new RefundDto(), { customerId: 'cus_2' })));
+    expect(canonicalJson(dto)).not.toBe(canonicalJson(new PayoutDto()));
+    expect(canonicalJson(dto)).not.toBe(canonicalJson({ customerId: 'cus_1', amount: 42 }));
     expect(canonicalJson(new Map([['b', 1], ['a', 2]]))).toBe(canonicalJson(new Map([['a', 2], ['b', 1]])));
     expect(canonicalJson(new Set([3, 1, 2]))).toBe(canonicalJson(new Set([1, 2, 3])));
-    expect(canonicalJson(-0)).toBe(canonicalJson(0));
+    expect(canonicalJson(-0)).not.toBe(canonicalJson(0));
+  });
+
+  it('counts bytes, regular expressions, boxed primitives and search params by their content', () => {
+    const distinct = [
+      new Uint8Array([1]).buffer,
+      new Uint8Array([2]).buffer,
+      new DataView(new Uint8Array([1]).buffer),
+      new Int32Array([1]),
+      new Uint32Array([1]),
+      { 0: 1 },
+      /^a/,
+      /^a/i,
+      /.*/,
+      new Number(1),
+      new Number(2),
+      1,
+      new URLSearchParams('a=1'),
+      new URLSearchParams('a=2'),
+      new URL('https://example.com/a'),
+    ];
+    expect(new Set(distinct.map((v) => canonicalJson(v))).size).toBe(distinct.length);
+  });
+
+  it('refuses instances with no own data, errors, weak collections, blobs and symbol keys', () => {
+    class Money {
+      readonly #cents: number;
+      constructor(cents: number) {
+        this.#cents = cents;
+      }
+      get cents(): number {
+        return this.#cents;
+      }
+    }
+    expect(() => canonicalJson([new Money(1)], 'args')).toThrow('args[0] is an instance of Money with no own data');
+    expect(() => canonicalJson(new Error('x'))).toThrow('an Error');
+    expect(() => canonicalJson(new WeakMap())).toThrow('a weak collection');
+    expect(() => canonicalJson(new Blob(['x']))).toThrow('a Blob');
+    expect(() => canonicalJson({ [Symbol('k')]: 1, a: 1 })).toThrow('symbol keys');
   });
 
   it('refuses what is not data, naming where it is', () => {

@@ -12,8 +12,10 @@ import { FaultProxy } from '../support/fault-proxy.js';
 import { ScriptedServer } from '../support/scripted-server.js';
 
 /**
- * Attacks that SUCCEED on the current code. Each test asserts the secure behaviour, so it fails
- * until the flaw is fixed. Real Nest apps (Express and Fastify), the real local broker, no mocks.
+ * Attacks an outside review found succeeding (each test failed until its fix): arguments the binding
+ * could not tell apart, a toJSON() hiding what the handler uses, arguments changed after approval,
+ * an API key with a line break, a broker echoing the key. Real Nest apps (Express and Fastify), the
+ * real local broker, no mocks.
  */
 const API_KEY = 'sk_test_SECRET_attack_findings_4c1d';
 
