@@ -63,16 +63,15 @@ const USED = Symbol('used');
 interface ExpectedApproval {
   action: string;
   digest: string;
-  /** False when the digest is random (a blocking call whose arguments are not data and that shares nothing). */
-  bound: boolean;
   /** contentFingerprint() of the trigger input. */
   content: string;
 }
 
 /**
- * The one place that decides whether a gated call runs. Every path ends in `authorize()` (is this
- * approval bound to this very call, with the content this call shows, approved and unexpired?) and
- * `useOnce()` (the approval's single use, atomic across replicas), in every mode:
+ * The one place that decides whether a gated call runs. Every path goes through `assertBound()` (is
+ * this approval bound to this very call, with the content this call shows?), `authorize()` (approved
+ * and unexpired?) and `useOnce()` (the single use, atomic across replicas, then the arguments checked
+ * again and the call run), in every mode:
  * - blocking: trigger (dedup key carrying the call's binding), wait, then run if approved;
  * - async: trigger or find by the binding and answer pending at once, or run an approved approval once.
  * The interceptor, the provider wrapper and tests all go through `run()`. Subclass to change how
@@ -113,22 +112,17 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     this.#pending++;
     const started = Date.now();
-    let expected: ExpectedApproval;
+    // Only the binding digest is kept through the wait (thousands of calls wait at once): the approval's
+    // content and key were checked when it was triggered, and the decision is about that very id.
+    let digest: string | undefined;
     let decided: Approval;
-    let checked = false;
     try {
       let pending: Approval | undefined;
-      ({ pending, expected } = await this.requestBlocking(call, timeout, signal));
-      if (!pending.pending) {
-        // Decided already (a policy, a dedup hit): the very approval requestBlocking() checked.
-        decided = pending;
-        checked = true;
-      } else {
-        const decision = pending.wait({ timeout, signal });
-        // A wait can last minutes, in thousands of calls at once: keep neither the trigger's answer nor its input alive for it.
-        pending = undefined;
-        decided = await decision;
-      }
+      ({ pending, digest } = await this.requestBlocking(call, timeout, signal));
+      const decision = pending.wait({ timeout, signal });
+      // A wait can last minutes: do not keep the trigger's answer alive for it.
+      pending = undefined;
+      decided = await decision;
     } catch (error) {
       if (error instanceof ApprovalTimeout) {
         this.logger.warn(`Approval undecided: action=${call.metadata.action} id=${error.approvalId} timed out after ${Date.now() - started} ms`);
@@ -138,12 +132,16 @@ export class ApprovalGate implements ApprovalGateRunner {
       this.#pending--;
     }
     this.onDecision(decided, Date.now() - started);
-    this.authorize(call, decided, checked ? undefined : expected);
-    return this.useOnce(call, decided, expected);
+    this.authorize(call, decided);
+    return this.useOnce(call, decided, digest);
   }
 
-  /** Blocking mode: builds and triggers the request, and checks the approval it brought back is bound to this call. */
-  private async requestBlocking(call: GatedCall, timeout: number, signal: AbortSignal | undefined): Promise<{ pending: Approval; expected: ExpectedApproval }> {
+  /**
+   * Blocking mode: builds and triggers the request, and checks the approval it brought back is bound to
+   * this call. `digest`: the binding to check again before the method runs; undefined when the call is
+   * bound by its random key alone.
+   */
+  private async requestBlocking(call: GatedCall, timeout: number, signal: AbortSignal | undefined): Promise<{ pending: Approval; digest: string | undefined }> {
     const input = await this.buildRequest(call, timeout);
     const ownKey: unknown = input.dedupKey;
     if (ownKey !== undefined && (typeof ownKey !== 'string' || ownKey === '')) {
@@ -155,12 +153,11 @@ export class ApprovalGate implements ApprovalGateRunner {
     // A call that shares its approval with nobody needs no binding of its arguments (they may not be data).
     const { digest, bound } = this.bind(call, ownKey === undefined);
     const discriminator = ownKey === undefined ? randomDiscriminator() : keyedDiscriminator(this.config.bindingKey, 'dedup', ownKey);
-    const expected = expectation(input, digest, bound);
     const pending = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, signal);
     // A dedup hit brings back another call's approval only if the binding was forged: check before waiting on it.
-    this.assertBound(call, pending, expected);
+    this.assertBound(call, pending, expectation(input, digest));
     this.logger.log(`Approval requested: action=${input.action} id=${pending.id} for ${call.className}.${call.methodName}`);
-    return { pending, expected };
+    return { pending, digest: bound ? digest : undefined };
   }
 
   /**
@@ -176,12 +173,13 @@ export class ApprovalGate implements ApprovalGateRunner {
     const { signal } = scope;
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
     const input = await this.buildRequest(call, timeout);
-    const expected = expectation(input, digest, true);
+    const expected = expectation(input, digest);
 
     if (presented !== undefined) {
       const approval = await this.presentedApproval(call, presented, signal);
-      this.authorize(call, approval, expected);
-      return this.useOnce(call, approval, expected);
+      this.assertBound(call, approval, expected);
+      this.authorize(call, approval);
+      return this.useOnce(call, approval, digest);
     }
 
     let usedBefore: string | undefined;
@@ -191,8 +189,9 @@ export class ApprovalGate implements ApprovalGateRunner {
       if (approval.pending) {
         this.logger.log(`Approval requested: action=${approval.action} id=${approval.id} for ${call.className}.${call.methodName} (async)`);
       }
-      this.authorize(call, approval, expected);
-      const result = await this.useOnce(call, approval, expected, true);
+      this.assertBound(call, approval, expected);
+      this.authorize(call, approval);
+      const result = await this.useOnce(call, approval, digest, true);
       if (result !== USED) return result;
       // That approval already ran this same request once: this call is a new operation and needs its own approval.
       usedBefore = approval.id;
@@ -270,12 +269,10 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 
   /**
-   * May this approval run this call? Bound to it (assertBound), decided approved, and within its
-   * lifetime. Answers pending (async), or throws; the single use is taken separately, by useOnce().
+   * May this approval (bound to this call: assertBound) run now? Decided approved, and within its
+   * lifetime. Answers pending (async), or throws; the single use is taken by useOnce().
    */
-  private authorize(call: GatedCall, approval: Approval, expected: ExpectedApproval | undefined): void {
-    // undefined: this very Approval object was checked by assertBound() already.
-    if (expected !== undefined) this.assertBound(call, approval, expected);
+  private authorize(call: GatedCall, approval: Approval): void {
     if (approval.pending) throw new ApprovalPending(approval.id, approval.expiresAt, call.metadata.retryAfter ?? DEFAULT_RETRY_AFTER_MS);
     // Past its expiry an approval is refused: its used mark is only kept for its lifetime plus a margin.
     const expired = approval.approved && approval.expiresAt !== null && approval.expiresAt.getTime() <= this.now();
@@ -298,7 +295,7 @@ export class ApprovalGate implements ApprovalGateRunner {
    * for a fresh approval). If the store cannot confirm, the call does not run and the claim is undone
    * where possible, so a retry can run it: exactly once overall.
    */
-  private async useOnce(call: GatedCall, approval: Approval, expected: ExpectedApproval, stepPastUsed = false): Promise<unknown> {
+  private async useOnce(call: GatedCall, approval: Approval, digest: string | undefined, stepPastUsed = false): Promise<unknown> {
     const key = `approval:${approval.id}`;
     const token = randomUUID();
     const claim = await this.storeStep(approval, token, () => this.store.claim(key, token, USE_CLAIM_LEASE_MS));
@@ -315,7 +312,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     // The arguments are live objects: bound when the approval was asked for, they may have been changed
     // since (during the wait, or the store's round trips). Checked again with no await before the call.
-    if (expected.bound && this.bind(call, false).digest !== expected.digest) {
+    if (digest !== undefined && this.bind(call, false).digest !== digest) {
       throw this.mismatch(call, 'approval_mismatch', approval.id, `The arguments of ${call.className}.${call.methodName}() changed after approval ${approval.id} was asked for them; nothing ran`);
     }
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
@@ -380,6 +377,6 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 }
 
-function expectation(input: TriggerApprovalInput, digest: string, bound: boolean): ExpectedApproval {
-  return { action: input.action, digest, bound, content: contentFingerprint(input) };
+function expectation(input: TriggerApprovalInput, digest: string): ExpectedApproval {
+  return { action: input.action, digest, content: contentFingerprint(input) };
 }
