@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson, type CanonicalJsonOptions } from './canonical-json.js';
 import { RESERVED_DEDUP_PREFIX } from '../client/trigger-approval.input.js';
 
 const KEY_PREFIX = `${RESERVED_DEDUP_PREFIX}v2:`;
@@ -18,8 +18,8 @@ export interface ApprovalBinding {
 }
 
 /** HMAC-SHA256 over the canonical JSON of the binding, base64url (43 characters). Throws NotCanonicalError (path `args[i]...`). */
-export function bindingDigest(key: KeyObject, binding: ApprovalBinding): string {
-  const args = canonicalJson([...binding.args], 'args');
+export function bindingDigest(key: KeyObject, binding: ApprovalBinding, options?: CanonicalJsonOptions): string {
+  const args = canonicalJson([...binding.args], 'args', options);
   const canonical = JSON.stringify(['sesame-approval-binding', 2, binding.action, args, binding.requester ?? null]);
   return createHmac('sha256', key).update(canonical).digest('base64url');
 }

@@ -81,6 +81,8 @@ interface ExpectedApproval {
 export class ApprovalGate implements ApprovalGateRunner {
   protected readonly logger = new Logger('SesameApproval');
   #pending = 0;
+  /** Class names bound so far: a second class under a taken name is refused (see canonical-json.ts). */
+  readonly #classes = new Map<string, unknown>();
 
   constructor(
     protected readonly client: SesameClient,
@@ -114,11 +116,12 @@ export class ApprovalGate implements ApprovalGateRunner {
     const started = Date.now();
     // Only the binding digest is kept through the wait (thousands of calls wait at once): the approval's
     // content and key were checked when it was triggered, and the decision is about that very id.
-    let digest: string | undefined;
+    const unshared = call.metadata.dedupKey === undefined;
+    let digest: string;
     let decided: Approval;
     try {
       let pending: Approval | undefined;
-      ({ pending, digest } = await this.requestBlocking(call, timeout, signal));
+      ({ pending, digest } = await this.requestBlocking(call, timeout, signal, unshared));
       const decision = pending.wait({ timeout, signal });
       // A wait can last minutes: do not keep the trigger's answer alive for it.
       pending = undefined;
@@ -133,15 +136,17 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     this.onDecision(decided, Date.now() - started);
     this.authorize(call, decided);
-    return this.useOnce(call, decided, digest);
+    return this.useOnce(call, decided, digest, unshared);
   }
 
   /**
-   * Blocking mode: builds and triggers the request, and checks the approval it brought back is bound to
-   * this call. `digest`: the binding to check again before the method runs; undefined when the call is
-   * bound by its random key alone.
+   * Blocking mode: binds the call (before its option functions run, which could change its arguments),
+   * builds and triggers the request, and checks the approval it brought back is bound to this call.
+   * `unshared` (no dedupKey option): the approval's key is random beside the binding, so nobody else can
+   * find it, and arguments that are not data are bound as opaque markers instead of refused.
    */
-  private async requestBlocking(call: GatedCall, timeout: number, signal: AbortSignal | undefined): Promise<{ pending: Approval; digest: string | undefined }> {
+  private async requestBlocking(call: GatedCall, timeout: number, signal: AbortSignal | undefined, unshared: boolean): Promise<{ pending: Approval; digest: string }> {
+    const digest = this.bind(call, unshared);
     const input = await this.buildRequest(call, timeout);
     const ownKey: unknown = input.dedupKey;
     if (ownKey !== undefined && (typeof ownKey !== 'string' || ownKey === '')) {
@@ -150,14 +155,12 @@ export class ApprovalGate implements ApprovalGateRunner {
     if (ownKey !== undefined && ownKey.startsWith(RESERVED_DEDUP_PREFIX)) {
       throw new RequestRejectedError(null, 'invalid_input', `dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`);
     }
-    // A call that shares its approval with nobody needs no binding of its arguments (they may not be data).
-    const { digest, bound } = this.bind(call, ownKey === undefined);
     const discriminator = ownKey === undefined ? randomDiscriminator() : keyedDiscriminator(this.config.bindingKey, 'dedup', ownKey);
     const pending = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, signal);
     // A dedup hit brings back another call's approval only if the binding was forged: check before waiting on it.
     this.assertBound(call, pending, expectation(input, digest));
     this.logger.log(`Approval requested: action=${input.action} id=${pending.id} for ${call.className}.${call.methodName}`);
-    return { pending, digest: bound ? digest : undefined };
+    return { pending, digest };
   }
 
   /**
@@ -169,7 +172,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     const scope = this.requestContext.current();
     if (!scope?.request) throw new AsyncApprovalContextError(call.className, call.methodName);
     const presented = readApprovalIdHeader(scope.request.headers);
-    const { digest } = this.bind(call, false);
+    const digest = this.bind(call, false);
     const { signal } = scope;
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
     const input = await this.buildRequest(call, timeout);
@@ -179,7 +182,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       const approval = await this.presentedApproval(call, presented, signal);
       this.assertBound(call, approval, expected);
       this.authorize(call, approval);
-      return this.useOnce(call, approval, digest);
+      return this.useOnce(call, approval, digest, false);
     }
 
     let usedBefore: string | undefined;
@@ -191,7 +194,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       }
       this.assertBound(call, approval, expected);
       this.authorize(call, approval);
-      const result = await this.useOnce(call, approval, digest, true);
+      const result = await this.useOnce(call, approval, digest, false, true);
       if (result !== USED) return result;
       // That approval already ran this same request once: this call is a new operation and needs its own approval.
       usedBefore = approval.id;
@@ -223,21 +226,26 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 
   /**
-   * The call's binding digest. `unshared`: the approval gets a random key no other call can present, so
-   * a call whose arguments are not data (a request object, a callback), or whose user has no id, is
-   * bound by that key alone (`bound: false`) instead of failing.
+   * The call's binding digest, over its action, arguments and requester. `unshared`: the approval gets a
+   * random key no other call can present, so what is not data (a request object, a callback, a user
+   * with no id) is bound as an opaque marker instead of refused; its data is still checked again
+   * before the call runs.
    */
-  private bind(call: GatedCall, unshared: boolean): { digest: string; bound: boolean } {
+  private bind(call: GatedCall, unshared: boolean): string {
     const { action } = call.metadata;
+    const request = this.requestContext.current()?.request;
+    let requester: string | undefined;
     try {
-      const request = this.requestContext.current()?.request;
-      const requester = request ? this.requesterOf(request, call) : undefined;
-      return { digest: bindingDigest(this.config.bindingKey, { action, args: call.args, requester }), bound: true };
+      requester = request ? this.requesterOf(request, call) : undefined;
     } catch (error) {
-      if (!(error instanceof NotCanonicalError || error instanceof ApprovalBindingError)) throw error;
-      if (unshared) return { digest: bindingDigest(this.config.bindingKey, { action, args: [randomUUID()], requester: undefined }), bound: false };
-      if (error instanceof ApprovalBindingError) throw error;
-      throw new ApprovalBindingError(call.className, call.methodName, `${error.path} is ${error.what}`);
+      if (!(unshared && error instanceof ApprovalBindingError)) throw error;
+      requester = '(unidentified)';
+    }
+    try {
+      return bindingDigest(this.config.bindingKey, { action, args: call.args, requester }, { classes: this.#classes, lenient: unshared });
+    } catch (error) {
+      if (error instanceof NotCanonicalError) throw new ApprovalBindingError(call.className, call.methodName, `${error.path} is ${error.what}`);
+      throw error;
     }
   }
 
@@ -295,7 +303,7 @@ export class ApprovalGate implements ApprovalGateRunner {
    * for a fresh approval). If the store cannot confirm, the call does not run and the claim is undone
    * where possible, so a retry can run it: exactly once overall.
    */
-  private async useOnce(call: GatedCall, approval: Approval, digest: string | undefined, stepPastUsed = false): Promise<unknown> {
+  private async useOnce(call: GatedCall, approval: Approval, digest: string, unshared: boolean, stepPastUsed = false): Promise<unknown> {
     const key = `approval:${approval.id}`;
     const token = randomUUID();
     const claim = await this.storeStep(approval, token, () => this.store.claim(key, token, USE_CLAIM_LEASE_MS));
@@ -312,7 +320,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     // The arguments are live objects: bound when the approval was asked for, they may have been changed
     // since (during the wait, or the store's round trips). Checked again with no await before the call.
-    if (digest !== undefined && this.bind(call, false).digest !== digest) {
+    if (this.bind(call, unshared) !== digest) {
       throw this.mismatch(call, 'approval_mismatch', approval.id, `The arguments of ${call.className}.${call.methodName}() changed after approval ${approval.id} was asked for them; nothing ran`);
     }
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);

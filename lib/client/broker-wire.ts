@@ -73,8 +73,9 @@ export const wire = {
   errorFor(status: number, body: unknown, approvalId: string | undefined, redact: (text: string) => string): ApprovalError | undefined {
     if (status === 429 || status >= 500) return undefined;
     const { code: rawCode, message: rawMessage } = errorBody(body);
-    const code = rawCode === undefined ? undefined : redact(rawCode);
-    const message = rawMessage === undefined ? undefined : redact(rawMessage);
+    // Masked before cut: a cut first could keep all of a secret but its last characters.
+    const code = rawCode === undefined ? undefined : redact(rawCode).slice(0, 100);
+    const message = rawMessage === undefined ? undefined : redact(rawMessage).slice(0, 500);
     if (status === 401) return new SesameAuthError();
     if (status === 404) return new NotFoundError(approvalId);
     if (status === 400 || status === 422) return new RequestRejectedError(status, code ?? 'invalid_request', message ?? 'no detail given');
@@ -86,10 +87,10 @@ function errorBody(body: unknown): { code?: string; message?: string } {
   const error = typeof body === 'object' && body !== null ? (body as { error?: unknown }).error : undefined;
   if (typeof error !== 'object' || error === null) return {};
   const { code, message } = error as { code?: unknown; message?: unknown };
-  // Bound what a broker can push into our error messages.
+  // Bounded by errorFor(), after masking, in what a broker can push into our error messages.
   return {
-    code: typeof code === 'string' ? code.slice(0, 100) : undefined,
-    message: typeof message === 'string' ? message.slice(0, 500) : undefined,
+    code: typeof code === 'string' ? code.slice(0, 10_000) : undefined,
+    message: typeof message === 'string' ? message.slice(0, 10_000) : undefined,
   };
 }
 

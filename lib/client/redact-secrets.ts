@@ -4,7 +4,8 @@
  */
 export function redactSecrets(text: string, apiKey: string): string {
   return (apiKey === '' ? text : text.split(apiKey).join('***'))
-    .replace(/\b(sk|whsec)_\S*/g, '$1_***')
+    // Anywhere, not only at a word boundary: a key glued to other text, or cut short, is still masked.
+    .replace(/(sk|whsec)_[A-Za-z0-9_+/=-]+/g, '$1_***')
     .replace(/\b(Bearer|Basic)\s+\S+/gi, '$1 ***')
     .replace(/\/\/[^/@\s]*@/g, '//***@');
 }

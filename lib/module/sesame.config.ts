@@ -4,6 +4,7 @@ import { IsInt, IsOptional, IsString, Max, Min, MinLength } from 'class-validato
 import { resolveClientOptions, type ResolvedClientOptions, type SesameClientOptions } from '../client/sesame-client.options.js';
 import { SesameConfigError } from '../errors.js';
 import { validatePlain } from '../validation/validate-plain.js';
+import { MIN_WEBHOOK_SECRET_BYTES } from '../webhooks/webhook-verifier.js';
 import { decodeWebhookSecret } from '../webhooks/webhook-secret.js';
 import type { SesameModuleOptions } from './sesame-module.options.js';
 
@@ -91,6 +92,10 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
   } = options ?? {};
   const bindingSecret = bindingSecretOption ?? (env.SESAME_BINDING_SECRET || undefined);
   const problems = validatePlain(ModuleOptionRules, { webhookTolerance, webhookIdTtl, webhookClaimLease, maxPendingApprovals, bindingSecret });
+  if (typeof bindingSecret === 'string' && (bindingSecret.trim() !== bindingSecret || bindingSecret.trim().length < 32)) {
+    // A trailing newline from a secrets file would make replicas that trim it disagree.
+    problems.push('bindingSecret: must be at least 32 characters with no leading or trailing whitespace');
+  }
   if (problems.length > 0) throw new SesameConfigError(`Invalid SesameModule options: ${problems.join('; ')}`);
   const tolerance = webhookTolerance ?? 300_000;
   // A replay stays verifiable for `tolerance` on either side of its timestamp: remember ids at least that long.
@@ -107,11 +112,17 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
   }
   const secrets = toSecretList(webhookSecret ?? env.SESAME_WEBHOOK_SECRET);
   secrets.forEach((secret, i) => {
+    let bytes: number;
     try {
-      decodeWebhookSecret(secret);
+      bytes = decodeWebhookSecret(secret).length;
     } catch {
       throw new SesameConfigError(
         `SesameModule: webhookSecret${secrets.length > 1 ? `[${i}]` : ''} (or SESAME_WEBHOOK_SECRET) must look like whsec_<base64>, as the broker issued it`,
+      );
+    }
+    if (bytes < MIN_WEBHOOK_SECRET_BYTES) {
+      throw new SesameConfigError(
+        `SesameModule: webhookSecret${secrets.length > 1 ? `[${i}]` : ''} (or SESAME_WEBHOOK_SECRET) holds fewer than ${MIN_WEBHOOK_SECRET_BYTES} bytes: too short to resist guessing`,
       );
     }
   });

@@ -89,14 +89,22 @@ function matchesAny(keys: readonly Buffer[], prefix: string, body: string | Uint
   return false;
 }
 
+/** An HMAC key shorter than this can be guessed: a one-byte secret falls in 256 tries. */
+export const MIN_WEBHOOK_SECRET_BYTES = 16;
+
 /** Throws WebhookVerificationError `invalid_secret`; the message holds no secret. */
 export function decodeSecrets(secret: unknown): Buffer[] {
-  if (typeof secret === 'string') return [decodeWebhookSecret(secret)];
-  const list: readonly unknown[] = Array.isArray(secret) ? secret : [];
+  const list: readonly unknown[] = typeof secret === 'string' ? [secret] : Array.isArray(secret) ? secret : [];
   if (list.length === 0) {
     throw new WebhookVerificationError('invalid_secret', 'At least one webhook secret (whsec_<base64>) is required');
   }
-  return list.map((s) => decodeWebhookSecret(s as string));
+  return list.map((s) => {
+    const key = decodeWebhookSecret(s as string);
+    if (key.length < MIN_WEBHOOK_SECRET_BYTES) {
+      throw new WebhookVerificationError('invalid_secret', `A webhook secret must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes (the broker issues 24 or more); this one is too short to resist guessing`);
+    }
+    return key;
+  });
 }
 
 /** Throws WebhookVerificationError `invalid_options`. */

@@ -382,11 +382,9 @@ describe('attack2 findings (express)', () => {
 
   describe('finding B: an own getter shows the gate one value and the method another', () => {
     it('blocking: approved for alice, the mail goes to mallory', async () => {
-      const sending = request('POST', '/two-faced');
-      const approval = await broker.waitForApproval((a) => a.action === 'mail2.two-faced');
-      expect(approval.summary).toBe('Send "Q3 figures" to alice@example.com');
-      await broker.approve(approval.id);
-      await sending;
+      // Fixed by refusing accessor properties at the binding: nobody is asked, nothing runs.
+      expect(pick(await request('POST', '/two-faced'))).toEqual({ status: 500, code: 'approval_gate_error' });
+      expect(broker.list()).toEqual([]);
       expect(ledger.ran).not.toContain('two-faced:mallory@evil.example');
     });
 
@@ -541,7 +539,8 @@ describe('finding F: the API key reaches logs through broker text', () => {
       },
     });
     const res = await call(started.url, 'POST', '/vault');
-    expect(res.status).toBe(403);
+    // Refused whole: an answer quoting the API key is off-protocol (502 approval_broker_error).
+    expect(res.status).toBe(502);
     expect(started.app.get(Ledger).ran).toEqual([]);
     expect(res.text).not.toContain(KEY_PART);
     expect(leaks()).toEqual([]);

@@ -163,11 +163,13 @@ describe('approval fields the broker owns, holding the key', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  it.each(['denied', 'expired', 'approved'] as const)('%s: no log line or answer shows the key', async (decision) => {
+  // A broker answer quoting the API key is refused whole (502 approval_broker_error): whatever it decided, nothing runs.
+  it.each(['denied', 'expired', 'approved'] as const)('%s: refused whole, nothing runs, and no log line or answer shows the key', async (decision) => {
     status = decision;
     const text = await answer(`${started.url}/vault`);
-    expect(text.slice(0, 3)).toBe(decision === 'approved' ? '201' : '403');
-    expect(started.app.get(Ledger).ran).toEqual(decision === 'approved' ? ['vault'] : []);
+    expect(text.slice(0, 3)).toBe('502');
+    expect(text).toContain('approval_broker_error');
+    expect(started.app.get(Ledger).ran).toEqual([]);
     expect(leaksIn([text, ...started.logger.lines].join('\n'))).toEqual([]);
   });
 });
