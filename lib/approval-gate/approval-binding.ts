@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, hash, randomUUID, type KeyObject } from 'node:crypto';
 import { canonicalJson, type CanonicalJsonOptions } from './canonical-json.js';
 import { RESERVED_DEDUP_PREFIX } from '../client/trigger-approval.input.js';
 
@@ -20,7 +20,8 @@ export interface ApprovalBinding {
 /** HMAC-SHA256 over the canonical JSON of the binding, base64url (43 characters). Throws NotCanonicalError (path `args[i]...`). */
 export function bindingDigest(key: KeyObject, binding: ApprovalBinding, options?: CanonicalJsonOptions): string {
   const args = canonicalJson([...binding.args], 'args', options);
-  const canonical = JSON.stringify(['sesame-approval-binding', 2, binding.action, args, binding.requester ?? null]);
+  // Concatenated rather than stringified again: the canonical arguments are JSON already.
+  const canonical = `["sesame-approval-binding",2,${JSON.stringify(binding.action)},${args},${JSON.stringify(binding.requester ?? null)}]`;
   return createHmac('sha256', key).update(canonical).digest('base64url');
 }
 
@@ -33,9 +34,12 @@ export function bindingDedupKey(digest: string, discriminator?: string): string 
   return discriminator === undefined ? `${KEY_PREFIX}${digest}` : `${KEY_PREFIX}${digest}:${discriminator}`;
 }
 
-/** A discriminator derived from `text` (a caller's dedup key, a used approval's id), under the binding key. */
-export function keyedDiscriminator(key: KeyObject, kind: string, text: string): string {
-  return createHmac('sha256', key).update(`${kind}\u0000${text}`).digest('base64url').slice(0, 22);
+/**
+ * A discriminator derived from `text` (a caller's dedup key, a used approval's id). Unkeyed: it only tells
+ * apart operations of one binding, whose keyed digest stands beside it in the key.
+ */
+export function discriminatorFor(kind: string, text: string): string {
+  return hash('sha256', `${kind}\u0000${text}`, 'base64url').slice(0, 22);
 }
 
 /** A discriminator no other call shares: a call that wants its own approval. */
@@ -45,13 +49,12 @@ export function randomDiscriminator(): string {
 
 /** True when the dedup key was derived from this digest by bindingDedupKey (compared in constant time). */
 export function dedupKeyMatches(dedupKey: string | null, digest: string): boolean {
-  if (dedupKey === null || !dedupKey.startsWith(KEY_PREFIX)) return false;
-  const carried = dedupKey.slice(KEY_PREFIX.length, KEY_PREFIX.length + digest.length);
-  const rest = dedupKey.slice(KEY_PREFIX.length + digest.length);
-  if (rest !== '' && !rest.startsWith(':')) return false;
-  const a = Buffer.from(carried);
-  const b = Buffer.from(digest);
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (dedupKey === null || !dedupKey.startsWith(KEY_PREFIX) || dedupKey.length < KEY_PREFIX.length + digest.length) return false;
+  const end = KEY_PREFIX.length + digest.length;
+  if (dedupKey.length > end && dedupKey.charCodeAt(end) !== 0x3a /* ':' */) return false;
+  let difference = 0;
+  for (let i = 0; i < digest.length; i++) difference |= dedupKey.charCodeAt(KEY_PREFIX.length + i) ^ digest.charCodeAt(i);
+  return difference === 0;
 }
 
 /** The fields the human reads on an approval, in the TypeScript API's shape. */
@@ -63,19 +66,20 @@ export interface ShownContent {
 }
 
 /**
- * One short string for what the human saw (action, summary, reason, context as the broker stores them:
- * after a JSON round trip, key order aside). A dedup key can be read off the broker and copied onto a
- * new approval with a harmless summary; comparing this makes such a copy useless. A digest rather than
- * the fields: a blocking call keeps it for its whole wait, thousands at once.
+ * One string for what the human saw (action, summary, reason, context as the broker stores them: after
+ * a JSON round trip, key order aside). A dedup key can be read off the broker and copied onto a new
+ * approval with a harmless summary; comparing this makes such a copy useless.
  */
-export function contentFingerprint(content: ShownContent): string {
+export function shownContent(content: ShownContent): string {
   let context: string;
-  try {
-    context = canonicalJson(JSON.parse(JSON.stringify(content.context ?? null)));
-  } catch {
-    // Not JSON at all: it matches nothing the broker could hold.
-    context = `unrepresentable:${randomUUID()}`;
+  if (content.context === undefined || content.context === null) context = 'null';
+  else {
+    try {
+      context = canonicalJson(JSON.parse(JSON.stringify(content.context)));
+    } catch {
+      // Not JSON at all: it matches nothing the broker could hold.
+      context = `unrepresentable:${randomUUID()}`;
+    }
   }
-  const canonical = JSON.stringify([content.action, content.summary, content.reason ?? null, context]);
-  return createHash('sha256').update(canonical).digest('base64url');
+  return `${JSON.stringify(content.action)},${JSON.stringify(content.summary)},${JSON.stringify(content.reason ?? null)},${context}`;
 }

@@ -12,9 +12,9 @@ import { SesameConfig } from '../module/sesame.config.js';
 import {
   bindingDedupKey,
   bindingDigest,
-  contentFingerprint,
+  shownContent,
   dedupKeyMatches,
-  keyedDiscriminator,
+  discriminatorFor,
   randomDiscriminator,
 } from './approval-binding.js';
 import {
@@ -63,7 +63,7 @@ const USED = Symbol('used');
 interface ExpectedApproval {
   action: string;
   digest: string;
-  /** contentFingerprint() of the trigger input. */
+  /** shownContent() of the trigger input. */
   content: string;
 }
 
@@ -136,7 +136,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     this.onDecision(decided, Date.now() - started);
     this.authorize(call, decided);
-    return this.useOnce(call, decided, digest, unshared);
+    return this.useOnce(call, decided, mayChange(call, this.requestContext) ? digest : undefined, unshared);
   }
 
   /**
@@ -155,7 +155,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     if (ownKey !== undefined && ownKey.startsWith(RESERVED_DEDUP_PREFIX)) {
       throw new RequestRejectedError(null, 'invalid_input', `dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`);
     }
-    const discriminator = ownKey === undefined ? randomDiscriminator() : keyedDiscriminator(this.config.bindingKey, 'dedup', ownKey);
+    const discriminator = ownKey === undefined ? randomDiscriminator() : discriminatorFor('dedup', ownKey);
     const pending = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, signal);
     // A dedup hit brings back another call's approval only if the binding was forged: check before waiting on it.
     this.assertBound(call, pending, expectation(input, digest));
@@ -182,19 +182,19 @@ export class ApprovalGate implements ApprovalGateRunner {
       const approval = await this.presentedApproval(call, presented, signal);
       this.assertBound(call, approval, expected);
       this.authorize(call, approval);
-      return this.useOnce(call, approval, digest, false);
+      return this.useOnce(call, approval, mayChange(call, this.requestContext) ? digest : undefined, false);
     }
 
     let usedBefore: string | undefined;
     for (let i = 0; i < MAX_USED_IN_A_ROW; i++) {
-      const discriminator = usedBefore === undefined ? undefined : keyedDiscriminator(this.config.bindingKey, 'after', usedBefore);
+      const discriminator = usedBefore === undefined ? undefined : discriminatorFor('after', usedBefore);
       const approval = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, signal);
       if (approval.pending) {
         this.logger.log(`Approval requested: action=${approval.action} id=${approval.id} for ${call.className}.${call.methodName} (async)`);
       }
       this.assertBound(call, approval, expected);
       this.authorize(call, approval);
-      const result = await this.useOnce(call, approval, digest, false, true);
+      const result = await this.useOnce(call, approval, mayChange(call, this.requestContext) ? digest : undefined, false, true);
       if (result !== USED) return result;
       // That approval already ran this same request once: this call is a new operation and needs its own approval.
       usedBefore = approval.id;
@@ -271,7 +271,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     if (!dedupKeyMatches(approval.dedupKey, expected.digest)) {
       throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} was granted for another call (other arguments or another user), not this one`);
     }
-    if (contentFingerprint(approval) !== expected.content) {
+    if (shownContent(approval) !== expected.content) {
       throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} showed the approver another summary, reason or context than this call would, so it does not approve this call`);
     }
   }
@@ -299,11 +299,12 @@ export class ApprovalGate implements ApprovalGateRunner {
    * Takes the approval's single use, then runs the call; throws 409 (used, in use) or 503 (store).
    * Two store steps: claim `approval:<id>` with a random token and a short lease, then complete it
    * (the used mark, kept past the approval's life); the call runs only once the mark is confirmed.
-   * `stepPastUsed`: answer USED instead of throwing when the approval already ran (async mode then asks
-   * for a fresh approval). If the store cannot confirm, the call does not run and the claim is undone
+   * `digest`: the binding to check the live arguments against right before the call (undefined when
+   * nothing in the call can change). `stepPastUsed`: answer USED instead of throwing when the approval
+   * already ran (async mode then asks for a fresh approval). If the store cannot confirm, the call does not run and the claim is undone
    * where possible, so a retry can run it: exactly once overall.
    */
-  private async useOnce(call: GatedCall, approval: Approval, digest: string, unshared: boolean, stepPastUsed = false): Promise<unknown> {
+  private async useOnce(call: GatedCall, approval: Approval, digest: string | undefined, unshared: boolean, stepPastUsed = false): Promise<unknown> {
     const key = `approval:${approval.id}`;
     const token = randomUUID();
     const claim = await this.storeStep(approval, token, () => this.store.claim(key, token, USE_CLAIM_LEASE_MS));
@@ -320,7 +321,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     // The arguments are live objects: bound when the approval was asked for, they may have been changed
     // since (during the wait, or the store's round trips). Checked again with no await before the call.
-    if (this.bind(call, unshared) !== digest) {
+    if (digest !== undefined && this.bind(call, unshared) !== digest) {
       throw this.mismatch(call, 'approval_mismatch', approval.id, `The arguments of ${call.className}.${call.methodName}() changed after approval ${approval.id} was asked for them; nothing ran`);
     }
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
@@ -386,5 +387,15 @@ export class ApprovalGate implements ApprovalGateRunner {
 }
 
 function expectation(input: TriggerApprovalInput, digest: string): ExpectedApproval {
-  return { action: input.action, digest, content: contentFingerprint(input) };
+  return { action: input.action, digest, content: shownContent(input) };
+}
+
+/**
+ * Whether the call's binding could read differently now than when it was taken: object arguments can be
+ * changed in place, and an HTTP request's user can be replaced. Primitive arguments outside a request:
+ * it cannot, and the check before the run (a canonical encoding and an HMAC) is skipped.
+ */
+function mayChange(call: GatedCall, context: ApprovalRequestContext): boolean {
+  if (context.current()?.request !== undefined) return true;
+  return call.args.some((arg) => (typeof arg === 'object' && arg !== null) || typeof arg === 'function');
 }

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { RequireApproval, SesameConfigError } from '../../lib/index.js';
-import { bindingDedupKey, bindingDigest, dedupKeyMatches, keyedDiscriminator } from '../../lib/approval-gate/approval-binding.js';
+import { bindingDedupKey, bindingDigest, dedupKeyMatches, discriminatorFor } from '../../lib/approval-gate/approval-binding.js';
 import { readApprovalIdHeader } from '../../lib/approval-gate/approval-id.header.js';
 import { canonicalJson, NotCanonicalError } from '../../lib/approval-gate/canonical-json.js';
 
@@ -135,10 +135,10 @@ describe('approval binding', () => {
     const digest = bindingDigest(key, base);
     const other = bindingDigest(key, { ...base, requester: 'bob' });
     const first = bindingDedupKey(digest);
-    const next = bindingDedupKey(digest, keyedDiscriminator(key, 'after', 'apr_used_one'));
+    const next = bindingDedupKey(digest, discriminatorFor('after', 'apr_used_one'));
     expect(first).toBe(`sesame:v2:${digest}`);
     expect(next).not.toBe(first);
-    expect(bindingDedupKey(digest, keyedDiscriminator(key, 'after', 'apr_used_one'))).toBe(next);
+    expect(bindingDedupKey(digest, discriminatorFor('after', 'apr_used_one'))).toBe(next);
     expect(next.length).toBeLessThanOrEqual(200);
     for (const k of [first, next]) {
       expect(dedupKeyMatches(k, digest)).toBe(true);
