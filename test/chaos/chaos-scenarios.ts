@@ -56,7 +56,8 @@ interface Rig {
 }
 
 async function startRig(seed: number): Promise<Rig> {
-  const broker = await LocalBroker.start({ apiKeys: [CHAOS_API_KEY] });
+  // Keeps every approval: the invariants are checked against broker.list() after the run.
+  const broker = await LocalBroker.start({ apiKeys: [CHAOS_API_KEY], retention: { maxCount: Infinity, maxAgeMs: Infinity } });
   const proxy = await FaultProxy.start(broker.url);
   const logger = new CapturingLogger();
   const app = await startChaosApp({ ...CLIENT, baseUrl: proxy.url }, logger);
@@ -220,7 +221,7 @@ export async function restartScenario(options: ScenarioOptions): Promise<Scenari
 export async function lostStateScenario(options: ScenarioOptions): Promise<ScenarioReport> {
   const started = Date.now();
   const rig = await startRig(options.seed);
-  const fresh = await LocalBroker.start({ apiKeys: [CHAOS_API_KEY] });
+  const fresh = await LocalBroker.start({ apiKeys: [CHAOS_API_KEY], retention: { maxCount: Infinity, maxAgeMs: Infinity } });
   const decider = new RandomDecider(rig.random, 1_200);
   decider.attach(rig.broker);
   decider.attach(fresh);
