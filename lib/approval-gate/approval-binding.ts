@@ -27,8 +27,8 @@ export function bindingDigest(key: KeyObject, binding: ApprovalBinding, options?
 
 /**
  * The dedup key of an approval for this binding. `discriminator` tells apart approvals of identical
- * calls that are distinct operations: none (async mode: a repeat finds the same approval), a keyed
- * hash of the caller's own dedup key, a hash of the approval used before, or a random one.
+ * calls that are distinct operations: none (async mode: a repeat finds the same approval), a hash of
+ * the caller's own dedup key, a hash of the approval used before, or a random one.
  */
 export function bindingDedupKey(digest: string, discriminator?: string): string {
   return discriminator === undefined ? `${KEY_PREFIX}${digest}` : `${KEY_PREFIX}${digest}:${discriminator}`;

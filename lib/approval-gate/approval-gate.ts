@@ -4,7 +4,7 @@ import type { Approval } from '../client/approval.js';
 import type { TriggerApprovalInput } from '../client/approval.types.js';
 import { TRIGGER_BOUND } from '../client/approvals.resource.js';
 import { SesameClient } from '../client/sesame-client.js';
-import { RESERVED_DEDUP_PREFIX } from '../client/trigger-approval.input.js';
+import { reservedDedupKeyProblem } from '../client/trigger-approval.input.js';
 import { ApprovalDenied, ApprovalTimeout, NotFoundError, RequestRejectedError } from '../errors.js';
 import { ApprovalStoreUnavailableError } from '../approval-store/approval-store.errors.js';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
@@ -152,9 +152,9 @@ export class ApprovalGate implements ApprovalGateRunner {
     if (ownKey !== undefined && (typeof ownKey !== 'string' || ownKey === '')) {
       throw new RequestRejectedError(null, 'invalid_input', 'dedupKey: the dedupKey option must give a non-empty string, or undefined for none');
     }
-    if (ownKey !== undefined && ownKey.startsWith(RESERVED_DEDUP_PREFIX)) {
-      throw new RequestRejectedError(null, 'invalid_input', `dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`);
-    }
+    const reserved = ownKey === undefined ? undefined : reservedDedupKeyProblem(ownKey);
+    // Hashed into the discriminator below, such a key could never reach the namespace; refused all the same, as trigger() refuses it.
+    if (reserved) throw new RequestRejectedError(null, 'invalid_input', reserved);
     const discriminator = ownKey === undefined ? randomDiscriminator() : discriminatorFor('dedup', ownKey);
     const pending = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, signal);
     // A dedup hit brings back another call's approval only if the binding was forged: check before waiting on it.

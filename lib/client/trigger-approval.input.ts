@@ -7,6 +7,13 @@ import type { TriggerApprovalInput } from './approval.types.js';
  */
 export const RESERVED_DEDUP_PREFIX = 'sesame:';
 
+/** The refusal of a caller's dedup key in the gate's namespace, or undefined; one wording for every path. */
+export function reservedDedupKeyProblem(dedupKey: string): string | undefined {
+  return dedupKey.startsWith(RESERVED_DEDUP_PREFIX)
+    ? `dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`
+    : undefined;
+}
+
 /** Broker maximum lifetime of an approval: 7 days, in ms. */
 const MAX_EXPIRES_IN_MS = 604_800_000;
 
@@ -32,8 +39,9 @@ export function assertValidTriggerInput(input: TriggerApprovalInput, allowReserv
     problems.push('callbackUrl: must be an absolute http(s) URL');
   }
   if (dedupKey !== undefined && dedupKey !== null && !isText(dedupKey, 200)) problems.push('dedupKey: must be a string of 1 to 200 characters');
-  else if (typeof dedupKey === 'string' && dedupKey.startsWith(RESERVED_DEDUP_PREFIX) && !allowReservedDedupKey) {
-    problems.push(`dedupKey: keys starting with "${RESERVED_DEDUP_PREFIX}" are reserved for the approval gate; choose another key`);
+  else if (typeof dedupKey === 'string' && !allowReservedDedupKey) {
+    const reserved = reservedDedupKeyProblem(dedupKey);
+    if (reserved) problems.push(reserved);
   }
   if (expiresIn !== undefined && expiresIn !== null && !(Number.isInteger(expiresIn) && (expiresIn as number) >= 1 && (expiresIn as number) <= MAX_EXPIRES_IN_MS)) {
     problems.push(`expiresIn: must be a whole number of ms from 1 to ${MAX_EXPIRES_IN_MS} (7 days)`);

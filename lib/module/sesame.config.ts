@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
-import { IsInt, IsOptional, IsString, Max, Min, MinLength } from 'class-validator';
+import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { resolveClientOptions, type ResolvedClientOptions, type SesameClientOptions } from '../client/sesame-client.options.js';
 import { SesameConfigError } from '../errors.js';
 import { validatePlain } from '../validation/validate-plain.js';
@@ -70,7 +70,7 @@ class ModuleOptionRules {
   @IsOptional() @IsInt() @Min(1_000) webhookIdTtl?: number;
   @IsOptional() @IsInt() @Min(1_000) @Max(3_600_000) webhookClaimLease?: number;
   @IsOptional() @IsInt() @Min(1) maxPendingApprovals?: number;
-  @IsOptional() @IsString() @MinLength(32) bindingSecret?: string;
+  @IsOptional() @IsString() bindingSecret?: string;
 }
 
 /** Runs at bootstrap (inside the provider factory), so a bad option stops the app before it listens. */
@@ -92,7 +92,7 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
   } = options ?? {};
   const bindingSecret = bindingSecretOption ?? (env.SESAME_BINDING_SECRET || undefined);
   const problems = validatePlain(ModuleOptionRules, { webhookTolerance, webhookIdTtl, webhookClaimLease, maxPendingApprovals, bindingSecret });
-  if (typeof bindingSecret === 'string' && (bindingSecret.trim() !== bindingSecret || bindingSecret.trim().length < 32)) {
+  if (typeof bindingSecret === 'string' && (bindingSecret.trim() !== bindingSecret || bindingSecret.length < 32)) {
     // A trailing newline from a secrets file would make replicas that trim it disagree.
     problems.push('bindingSecret: must be at least 32 characters with no leading or trailing whitespace');
   }
