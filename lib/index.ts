@@ -30,7 +30,7 @@ export {
 export { SesameModule } from './module/sesame.module.js';
 export { SESAME_MODULE_OPTIONS } from './module/sesame.module-definition.js';
 export type { SesameModuleExtras, SesameModuleOptions } from './module/sesame-module.options.js';
-export { SesameConfig } from './module/sesame.config.js';
+export { SesameConfig } from './config/sesame.config.js';
 export { ApprovalsService } from './module/approvals.service.js';
 
 export { RequireApproval, SkipApproval } from './approval-gate/require-approval.decorator.js';

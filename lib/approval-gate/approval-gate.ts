@@ -8,7 +8,7 @@ import { reservedDedupKeyProblem } from '../client/trigger-approval.input.js';
 import { ApprovalDenied, ApprovalTimeout, NotFoundError, RequestRejectedError } from '../errors.js';
 import { ApprovalStoreUnavailableError } from '../approval-store/approval-store.errors.js';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
-import { SesameConfig } from '../module/sesame.config.js';
+import { SesameConfig } from '../config/sesame.config.js';
 import {
   bindingDedupKey,
   bindingDigest,

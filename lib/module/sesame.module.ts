@@ -12,7 +12,8 @@ import { createSesameWebhookController } from '../nest-webhooks/sesame-webhook.c
 import { SesameWebhookGuard } from '../nest-webhooks/sesame-webhook.guard.js';
 import { SesameWebhookVerifier } from '../nest-webhooks/sesame-webhook.verifier.js';
 import { ApprovalsService } from './approvals.service.js';
-import { resolveSesameConfig, SesameConfig } from './sesame.config.js';
+import { SesameConfig } from '../config/sesame.config.js';
+import { resolveSesameConfig } from './resolve-sesame-config.js';
 import {
   SESAME_ASYNC_OPTIONS_TYPE,
   SESAME_MODULE_OPTIONS,

@@ -4,7 +4,7 @@ import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { keepClaimed } from '../approval-store/keep-claimed.js';
 import { SesameConfigError } from '../errors.js';
-import { SesameConfig } from '../module/sesame.config.js';
+import { SesameConfig } from '../config/sesame.config.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
 import { ON_APPROVAL_DECISION_METADATA, type OnApprovalDecisionMetadata } from './on-approval-decision.decorator.js';
 import { SesameWebhookVerifier } from './sesame-webhook.verifier.js';

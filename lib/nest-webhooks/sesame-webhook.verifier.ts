@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { SesameConfigError } from '../errors.js';
-import { SesameConfig } from '../module/sesame.config.js';
+import { SesameConfig } from '../config/sesame.config.js';
 import type { WebhookHeadersInput } from '../webhooks/webhook-headers.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
 import { WebhookVerifier } from '../webhooks/webhook-verifier.js';

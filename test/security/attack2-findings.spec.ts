@@ -7,7 +7,7 @@ import { Body, Controller, Injectable, Param, Patch, Post, ValidationPipe } from
 import { Type } from 'class-transformer';
 import { IsOptional, IsString, ValidateNested } from 'class-validator';
 import { RequireApproval, SesameConfigError, SesameModule, WebhookVerifier, signWebhook } from '../../lib/index.js';
-import { resolveSesameConfig } from '../../lib/module/sesame.config.js';
+import { resolveSesameConfig } from '../../lib/module/resolve-sesame-config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { startApp, type StartedApp } from '../support/nest-apps.js';
 import { ScriptedServer } from '../support/scripted-server.js';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { Controller, Injectable, Post } from '@nestjs/common';
 import { RequireApproval, SesameClient, SesameConfig, SesameConfigError, SesameModule, WebhookVerifier } from '../../lib/index.js';
-import { resolveSesameConfig } from '../../lib/module/sesame.config.js';
+import { resolveSesameConfig } from '../../lib/module/resolve-sesame-config.js';
 import { startApp, type StartedApp } from '../support/nest-apps.js';
 import { ScriptedServer } from '../support/scripted-server.js';
 

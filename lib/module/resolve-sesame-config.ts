@@ -1,69 +1,12 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
-import { inspect } from 'node:util';
 import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
-import { resolveClientOptions, type ResolvedClientOptions, type SesameClientOptions } from '../client/sesame-client.options.js';
+import { resolveClientOptions, type ResolvedClientOptions } from '../client/sesame-client.options.js';
+import { DEFAULT_MAX_PENDING_APPROVALS, DEFAULT_WEBHOOK_CLAIM_LEASE, DEFAULT_WEBHOOK_ID_TTL, SesameConfig } from '../config/sesame.config.js';
 import { SesameConfigError } from '../errors.js';
 import { validatePlain } from '../validation/validate-plain.js';
 import { MIN_WEBHOOK_SECRET_BYTES } from '../webhooks/webhook-verifier.js';
 import { decodeWebhookSecret } from '../webhooks/webhook-secret.js';
 import type { SesameModuleOptions } from './sesame-module.options.js';
-
-const DEFAULT_WEBHOOK_ID_TTL = 24 * 3_600_000;
-const DEFAULT_WEBHOOK_CLAIM_LEASE = 60_000;
-/** Enough for the 10,000-waiter benchmark with room to spare; each pending wait holds one socket to the broker. */
-const DEFAULT_MAX_PENDING_APPROVALS = 20_000;
-
-/**
- * The module's options after env fallbacks, defaults and validation: what every provider reads.
- * Secrets sit in #private fields behind getters, so logging or inspecting the config shows none of them.
- */
-export class SesameConfig {
-  readonly #client: SesameClientOptions;
-  readonly #webhookSecrets: readonly string[];
-  readonly #bindingKey: KeyObject;
-
-  constructor(
-    client: SesameClientOptions,
-    webhookSecrets: readonly string[],
-    readonly webhookTolerance: number,
-    readonly defaultTimeout: number,
-    /** How long processed webhook ids are remembered (ms). */
-    readonly webhookIdTtl: number = Math.max(DEFAULT_WEBHOOK_ID_TTL, 2 * webhookTolerance),
-    /** The key approval bindings are MACed with (see approval-binding.ts); never leaves the process. */
-    bindingKey: KeyObject = createSecretKey(Buffer.alloc(32)),
-    /** How long a decision webhook's claim lasts without renewal (ms). */
-    readonly webhookClaimLease: number = DEFAULT_WEBHOOK_CLAIM_LEASE,
-    /** Most blocking approvals this process waits on at once. */
-    readonly maxPendingApprovals: number = DEFAULT_MAX_PENDING_APPROVALS,
-  ) {
-    this.#client = client;
-    this.#webhookSecrets = webhookSecrets;
-    this.#bindingKey = bindingKey;
-  }
-
-  get bindingKey(): KeyObject {
-    return this.#bindingKey;
-  }
-
-  /** What logging or inspecting the config shows: the settings, never a secret (also with `getters: true`). */
-  toJSON(): Record<string, unknown> {
-    const { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals } = this;
-    return { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals, webhookSecrets: this.#webhookSecrets.length };
-  }
-
-  [inspect.custom](): string {
-    return `SesameConfig ${inspect(this.toJSON())}`;
-  }
-
-  /** Validated options for `new SesameClient()`. */
-  get clientOptions(): SesameClientOptions {
-    return this.#client;
-  }
-
-  get webhookSecrets(): readonly string[] {
-    return this.#webhookSecrets;
-  }
-}
 
 class ModuleOptionRules {
   @IsOptional() @IsInt() @Min(1_000) webhookTolerance?: number;
@@ -126,16 +69,16 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
       );
     }
   });
-  return new SesameConfig(
-    { ...clientOptions, env },
-    secrets,
-    tolerance,
-    client.defaultTimeout,
-    webhookIdTtl ?? Math.max(DEFAULT_WEBHOOK_ID_TTL, 2 * tolerance),
-    bindingKeyFrom(bindingSecret ?? client.apiKey),
-    webhookClaimLease ?? DEFAULT_WEBHOOK_CLAIM_LEASE,
-    maxPendingApprovals ?? DEFAULT_MAX_PENDING_APPROVALS,
-  );
+  return new SesameConfig({
+    client: { ...clientOptions, env },
+    webhookSecrets: secrets,
+    webhookTolerance: tolerance,
+    defaultTimeout: client.defaultTimeout,
+    webhookIdTtl: webhookIdTtl ?? Math.max(DEFAULT_WEBHOOK_ID_TTL, 2 * tolerance),
+    bindingKey: bindingKeyFrom(bindingSecret ?? client.apiKey),
+    webhookClaimLease: webhookClaimLease ?? DEFAULT_WEBHOOK_CLAIM_LEASE,
+    maxPendingApprovals: maxPendingApprovals ?? DEFAULT_MAX_PENDING_APPROVALS,
+  });
 }
 
 /**
