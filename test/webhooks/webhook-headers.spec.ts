@@ -51,7 +51,7 @@ describe('readWebhookHeaders', () => {
 });
 
 describe('readWebhookHeaders: the usual shape and its neighbours', () => {
-  // Plain objects with each name once as a plain string take a shortcut; these sit just outside it.
+  // The shape nearly every request has (a plain object, each name once, one plain string), and the shapes next to it.
   it('reads the usual shape, ignoring the other headers Node adds', () => {
     const headers = { host: '127.0.0.1', 'user-agent': 'broker', connection: 'keep-alive', 'content-type': 'application/json', ...signed };
     expect(readWebhookHeaders(headers)).toEqual({ id: WEBHOOK_ID, timestamp: TS, signatures: [GOOD] });
@@ -78,6 +78,24 @@ describe('readWebhookHeaders: the usual shape and its neighbours', () => {
 
   it('reads a `get` property that is not a function as an ordinary header', () => {
     expect(readWebhookHeaders({ ...signed, get: 'x' } as never)).toEqual({ id: WEBHOOK_ID, timestamp: TS, signatures: [GOOD] });
+  });
+
+  it('names missing headers before refusing a non-string one', () => {
+    const error = expectVerificationError(() => readWebhookHeaders({ 'webhook-id': 42, 'webhook-signature': GOOD } as never), 'missing_header');
+    expect(error.message).toContain('webhook-timestamp');
+    expect(error.message).not.toContain('webhook-id');
+  });
+
+  it('treats an identical value repeated in every form (array items, ", "-joined, another casing) as one', () => {
+    const headers = { ...signed, 'webhook-id': [WEBHOOK_ID, `${WEBHOOK_ID}, ${WEBHOOK_ID}`], 'Webhook-Id': WEBHOOK_ID };
+    expect(readWebhookHeaders(headers).id).toBe(WEBHOOK_ID);
+  });
+
+  it('reads nothing from a value that is not an object', () => {
+    for (const headers of [null, undefined, 'webhook-id: x', 42]) {
+      const error = expectVerificationError(() => readWebhookHeaders(headers as never), 'missing_header');
+      for (const name of [WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER]) expect(error.message).toContain(name);
+    }
   });
 });
 
