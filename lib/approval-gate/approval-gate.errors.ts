@@ -80,7 +80,8 @@ export class AsyncApprovalContextError extends ApprovalError {
   ) {
     super(
       `${className}.${methodName}() is gated with mode 'async', which answers 202 and reads the Sesame-Approval-Id header of an HTTP request, ` +
-        "but it was called outside one, so it did not run. Call it while handling an HTTP request, or use the default mode ('blocking').",
+        "but it was called outside one, so it did not run. Call it from a gated route, from any route with " +
+        "SesameModule.forRoot({ requestContext: 'all-routes' }), or use the default mode ('blocking').",
     );
   }
 }

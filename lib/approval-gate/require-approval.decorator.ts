@@ -1,4 +1,6 @@
+import { UseInterceptors } from '@nestjs/common';
 import { SesameConfigError } from '../errors.js';
+import { ApprovalGateInterceptor } from './approval-gate.interceptor.js';
 import { createGatedMethod, isGatedMethod, isSkippedMethod, LIFECYCLE_HOOKS, methodLabel } from './gated-method.js';
 import {
   REQUIRE_APPROVAL_METADATA,
@@ -45,8 +47,7 @@ export function RequireApproval(action: string, options: RequireApprovalOptions 
       if (typeof descriptor.value !== 'function') {
         throw new SesameConfigError(`@RequireApproval('${action}') applies to methods, not accessors (${String(propertyKey)})`);
       }
-      descriptor.value = createGatedMethod(descriptor.value, methodLabel(propertyKey!), metadata);
-      Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, descriptor.value);
+      descriptor.value = gated(descriptor.value as AnyMethod, propertyKey!, metadata);
       return descriptor;
     }
     if (propertyKey !== undefined) {
@@ -67,6 +68,19 @@ export function SkipApproval(): MethodDecorator {
   };
 }
 
+type AnyMethod = (...args: unknown[]) => unknown;
+
+/**
+ * The gated replacement of a method, with its metadata, and ApprovalGateInterceptor as its own
+ * interceptor: used as a route, only this route runs it (ungated routes pay nothing for the gate).
+ */
+function gated(method: AnyMethod, key: string | symbol, metadata: RequireApprovalMetadata): AnyMethod {
+  const replacement = createGatedMethod(method, methodLabel(key), metadata);
+  Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, replacement);
+  UseInterceptors(ApprovalGateInterceptor)(replacement, key, { value: replacement });
+  return replacement;
+}
+
 function gateClassMethods(prototype: object, metadata: RequireApprovalMetadata): void {
   const seen = new Set<string | symbol>();
   for (let proto: unknown = prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
@@ -77,11 +91,9 @@ function gateClassMethods(prototype: object, metadata: RequireApprovalMetadata):
       const descriptor = Object.getOwnPropertyDescriptor(proto, key)!;
       // Accessors are left alone; a method's own @RequireApproval wins over the class's.
       if (typeof descriptor.value !== 'function' || isGatedMethod(descriptor.value) || isSkippedMethod(descriptor.value)) continue;
-      const gated = createGatedMethod(descriptor.value as (...args: unknown[]) => unknown, methodLabel(key), metadata);
-      Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, gated);
       // Always on this class's own prototype: an inherited method lives on a base prototype that
       // undecorated sibling classes share. Nest resolves routes through the chain, so it finds this one first.
-      Object.defineProperty(prototype, key, { ...descriptor, value: gated });
+      Object.defineProperty(prototype, key, { ...descriptor, value: gated(descriptor.value as AnyMethod, key, metadata) });
     }
   }
 }

@@ -54,4 +54,11 @@ export interface SesameModuleExtras {
    * approval is bound to) or `buildRequest()`. Its constructor takes the same dependencies.
    */
   approvalGate?: Type<ApprovalGate>;
+  /**
+   * Which requests a gate can see. `'gated-routes'` (default): routes with @RequireApproval, which pay
+   * for it alone. `'all-routes'`: every HTTP request runs in a scope (a measured cost on every route,
+   * see BENCHMARKS.md), so a gated service method called from an ungated route also stops waiting when
+   * the client disconnects and can use `mode: 'async'`.
+   */
+  requestContext?: 'gated-routes' | 'all-routes';
 }

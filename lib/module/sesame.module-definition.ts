@@ -9,7 +9,7 @@ export const {
 } = new ConfigurableModuleBuilder<SesameModuleOptions>({ moduleName: 'Sesame' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createSesameOptions')
-  .setExtras<SesameModuleExtras>({ isGlobal: false, webhookPath: undefined, approvalGate: undefined }, (definition, extras) => ({
+  .setExtras<SesameModuleExtras>({ isGlobal: false, webhookPath: undefined, approvalGate: undefined, requestContext: undefined }, (definition, extras) => ({
     ...definition,
     global: extras.isGlobal,
   }))

@@ -1,9 +1,10 @@
 import { Module, type BeforeApplicationShutdown, type DynamicModule, type Provider } from '@nestjs/common';
-import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
 import { ApprovalStoreHost } from '../approval-store/approval-store.host.js';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { SesameClient } from '../client/sesame-client.js';
 import { ApprovalGate } from '../approval-gate/approval-gate.js';
+import { ApprovalExceptionFilter } from '../approval-gate/approval-exception.filter.js';
 import { ApprovalGateExplorer } from '../approval-gate/approval-gate.explorer.js';
 import { ApprovalGateInterceptor } from '../approval-gate/approval-gate.interceptor.js';
 import { ApprovalRequestContext } from '../approval-gate/approval-request.context.js';
@@ -38,7 +39,8 @@ const providers: Provider[] = [
   ApprovalRequestContext,
   ApprovalGate,
   ApprovalGateExplorer,
-  { provide: APP_INTERCEPTOR, useClass: ApprovalGateInterceptor },
+  // Only runs when something threw: ungated routes pay nothing on success. Gated routes carry their own interceptor.
+  { provide: APP_FILTER, useClass: ApprovalExceptionFilter },
   SesameWebhookVerifier,
   SesameWebhookGuard,
   ApprovalDecisionDispatcher,
@@ -86,8 +88,15 @@ export class SesameModule extends SesameConfigurableModule implements BeforeAppl
   }
 }
 
-function withExtras(module: DynamicModule, { webhookPath, approvalGate }: SesameModuleExtras): DynamicModule {
+function withExtras(module: DynamicModule, { webhookPath, approvalGate, requestContext }: SesameModuleExtras): DynamicModule {
   let result = module;
+  if (requestContext !== undefined && requestContext !== 'gated-routes' && requestContext !== 'all-routes') {
+    throw new SesameConfigError("SesameModule: requestContext must be 'gated-routes' (the default) or 'all-routes'");
+  }
+  if (requestContext === 'all-routes') {
+    // Every request then runs in a scope, so gated service methods called from ungated routes can see it: a measured cost (BENCHMARKS.md).
+    result = { ...result, providers: [...(result.providers ?? []), { provide: APP_INTERCEPTOR, useClass: ApprovalGateInterceptor }] };
+  }
   if (webhookPath !== undefined) {
     result = { ...result, controllers: [...(result.controllers ?? []), createSesameWebhookController(webhookPath)] };
   }

@@ -102,7 +102,7 @@ describe.each(ADAPTERS)('canonicalization attacks the binding refuses (%s)', (ad
   beforeEach(async () => {
     broker = await LocalBroker.start({ apiKeys: [API_KEY] });
     started = await startApp(adapter, {
-      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} })],
+      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {}, requestContext: 'all-routes' })],
       controllers: [OperationsController],
       providers: [Ledger, Operations],
     });

@@ -71,7 +71,7 @@ class VaultController {
 }
 
 const metadata = (brokerUrl: string) => ({
-  imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: brokerUrl, env: {} })],
+  imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: brokerUrl, env: {}, requestContext: 'all-routes' })],
   controllers: [VaultController],
   providers: [Ledger, Vault, Archive],
 });

@@ -210,7 +210,7 @@ describe.each(ADAPTERS)('attack findings (%s)', (adapter) => {
     started = await startApp(
       adapter,
       {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: proxy.url, env: {} })],
+        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: proxy.url, env: {}, requestContext: 'all-routes' })],
         controllers: [OperationsController, PaymentsController, DraftsController],
         providers: [Ledger, Operations, Drafts, Mailer, AsyncMailer],
       },
@@ -390,7 +390,7 @@ describe('finding 5: a broker answer echoing the API key', () => {
   beforeEach(async () => {
     scripted = await ScriptedServer.start();
     started = await startApp('express', {
-      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: scripted.url, env: {}, retry: { retries: 0 } })],
+      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: scripted.url, env: {}, requestContext: 'all-routes', retry: { retries: 0 } })],
       controllers: [VaultController],
       providers: [Ledger],
     });

@@ -347,7 +347,7 @@ describe('attack2 findings (express)', () => {
     started = await startApp(
       'express',
       {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} })],
+        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {}, requestContext: 'all-routes' })],
         controllers: [OperationsController, DraftsController, ExportsController],
         providers: [Ledger, Operations, Drafts, Mailer],
       },
@@ -493,7 +493,7 @@ describe('finding F: the API key reaches logs through broker text', () => {
   beforeEach(async () => {
     scripted = await ScriptedServer.start();
     started = await startApp('express', {
-      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: scripted.url, env: {}, retry: { retries: 0 } })],
+      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: scripted.url, env: {}, requestContext: 'all-routes', retry: { retries: 0 } })],
       controllers: [VaultController],
       providers: [Ledger],
     });
@@ -594,7 +594,7 @@ describe('finding C (second path): a signed-in user without an id makes a blocki
     started = await startApp(
       'express',
       {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} })],
+        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {}, requestContext: 'all-routes' })],
         controllers: [DraftsController],
         providers: [Ledger, Drafts, Mailer],
       },

@@ -304,7 +304,7 @@ describe.each(ADAPTERS)('attack2: refused attacks (%s)', (adapter) => {
     started = await startApp(
       adapter,
       {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} })],
+        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {}, requestContext: 'all-routes' })],
         controllers: [OperationsController, FirmwareController, ResolversController, PaymentsController, OrdersController],
         providers: [Ledger, Operations, Firmware],
       },
