@@ -2,7 +2,8 @@
  * The error hierarchy. Names mirror the Python sesame-sdk so a polyglot team recognises them.
  * No error ever carries the API key or a webhook secret.
  */
-export type TerminalStatus = 'approved' | 'denied' | 'expired';
+/** Defined with the other statuses in lib/protocol; public here beside the errors that carry it. */
+export type { TerminalStatus } from './protocol/approval-status.js';
 
 export class ApprovalError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,7 +1,7 @@
-import type { TerminalStatus } from '../errors.js';
+import type { ApprovalStatus } from '../protocol/approval-status.js';
 
-export type ApprovalStatus = 'pending' | TerminalStatus;
-export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired'];
+/** Part of the TypeScript API's shape (`ApprovalData.status`), defined with the wire in lib/protocol. */
+export type { ApprovalStatus };
 
 /** JSON-serialisable context shown to the approver. */
 export type ApprovalContext = Record<string, unknown>;

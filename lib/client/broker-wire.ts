@@ -9,21 +9,24 @@ import {
   SesameAuthError,
   type ApprovalError,
 } from '../errors.js';
-import { parseIsoDate } from '../validation/iso-date.js';
-import { APPROVAL_STATUSES, type ApprovalData, type ApprovalStatus, type TriggerApprovalInput } from './approval.types.js';
+import { APPROVAL_STATUSES, isApprovalStatus, type ApprovalStatus } from '../protocol/approval-status.js';
+import { WIRE_LIMITS } from '../protocol/wire-limits.js';
+import type { WireCreateApprovalRequest } from '../protocol/wire-requests.js';
+import { parseWireTimestamp } from '../protocol/wire-timestamp.js';
+import type { ApprovalData, TriggerApprovalInput } from './approval.types.js';
 
 /** The longest long-poll the broker accepts, in seconds. */
-export const MAX_WAIT_SECONDS = 60;
+export const MAX_WAIT_SECONDS = WIRE_LIMITS.waitMax;
 
 export interface WireRequest {
   method: 'GET' | 'POST';
   path: string;
-  body?: Record<string, unknown>;
+  body?: WireCreateApprovalRequest;
 }
 
 export const wire = {
   trigger(input: TriggerApprovalInput, dedupKey: string): WireRequest {
-    const body: Record<string, unknown> = { action: input.action, summary: input.summary, dedup_key: dedupKey };
+    const body: WireCreateApprovalRequest = { action: input.action, summary: input.summary, dedup_key: dedupKey };
     if (input.reason !== undefined) body.reason = input.reason;
     if (input.context !== undefined) body.context = input.context;
     if (input.callbackUrl !== undefined) body.callback_url = input.callbackUrl;
@@ -36,9 +39,9 @@ export const wire = {
     return { method: 'GET', path: `/v1/approvals/${encodeURIComponent(id)}` };
   },
 
-  /** One long-poll of `seconds` (clamped to 1..60). */
+  /** One long-poll of `seconds` (clamped to the wire's 1..60). */
   wait(id: string, seconds: number): WireRequest {
-    const s = Math.min(MAX_WAIT_SECONDS, Math.max(1, Math.ceil(seconds)));
+    const s = Math.min(WIRE_LIMITS.waitMax, Math.max(WIRE_LIMITS.waitMin, Math.ceil(seconds)));
     return { method: 'GET', path: `/v1/approvals/${encodeURIComponent(id)}/wait?timeout=${s}` };
   },
 
@@ -124,8 +127,8 @@ function nullableObject(o: Record<string, unknown>, field: string): Record<strin
 
 function date(o: Record<string, unknown>, field: string): Date {
   const v = o[field];
-  const d = typeof v === 'string' ? parseIsoDate(v) : undefined;
-  return d && !Number.isNaN(d.getTime()) ? d : fail(field, 'an ISO 8601 timestamp');
+  const d = typeof v === 'string' ? parseWireTimestamp(v) : undefined;
+  return d ?? fail(field, 'an ISO 8601 UTC timestamp with milliseconds');
 }
 
 function nullableDate(o: Record<string, unknown>, field: string): Date | null {
@@ -134,5 +137,5 @@ function nullableDate(o: Record<string, unknown>, field: string): Date | null {
 
 function status(o: Record<string, unknown>): ApprovalStatus {
   const v = o.status;
-  return APPROVAL_STATUSES.includes(v as ApprovalStatus) ? (v as ApprovalStatus) : fail('status', APPROVAL_STATUSES.join(' | '));
+  return isApprovalStatus(v) ? v : fail('status', APPROVAL_STATUSES.join(' | '));
 }

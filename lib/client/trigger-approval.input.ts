@@ -1,4 +1,5 @@
 import { RequestRejectedError } from '../errors.js';
+import { WIRE_LIMITS } from '../protocol/wire-limits.js';
 import type { TriggerApprovalInput } from './approval.types.js';
 
 /**
@@ -14,8 +15,8 @@ export function reservedDedupKeyProblem(dedupKey: string): string | undefined {
     : undefined;
 }
 
-/** Broker maximum lifetime of an approval: 7 days, in ms. */
-const MAX_EXPIRES_IN_MS = 604_800_000;
+/** Broker maximum lifetime of an approval (7 days), in the TypeScript API's ms. */
+const MAX_EXPIRES_IN_MS = WIRE_LIMITS.expiresInMax * 1000;
 
 /**
  * The checks `approvals.trigger()` runs before anything is sent, so a bad call fails fast and typed.
@@ -29,8 +30,8 @@ export function assertValidTriggerInput(input: TriggerApprovalInput, allowReserv
   }
   const problems: string[] = [];
   const { action, summary, reason, context, callbackUrl, dedupKey, expiresIn } = input as unknown as Record<string, unknown>;
-  if (!isText(action, 200)) problems.push('action: must be a string of 1 to 200 characters');
-  if (!isText(summary, 2000)) problems.push('summary: must be a string of 1 to 2000 characters');
+  if (!isText(action, WIRE_LIMITS.actionMaxLength)) problems.push(`action: must be a string of 1 to ${WIRE_LIMITS.actionMaxLength} characters`);
+  if (!isText(summary, WIRE_LIMITS.summaryMaxLength)) problems.push(`summary: must be a string of 1 to ${WIRE_LIMITS.summaryMaxLength} characters`);
   if (reason !== undefined && reason !== null && typeof reason !== 'string') problems.push('reason: must be a string');
   if (context !== undefined && context !== null && (typeof context !== 'object' || Array.isArray(context))) {
     problems.push('context: must be an object');
@@ -38,8 +39,9 @@ export function assertValidTriggerInput(input: TriggerApprovalInput, allowReserv
   if (callbackUrl !== undefined && callbackUrl !== null && !isHttpUrl(callbackUrl)) {
     problems.push('callbackUrl: must be an absolute http(s) URL');
   }
-  if (dedupKey !== undefined && dedupKey !== null && !isText(dedupKey, 200)) problems.push('dedupKey: must be a string of 1 to 200 characters');
-  else if (typeof dedupKey === 'string' && !allowReservedDedupKey) {
+  if (dedupKey !== undefined && dedupKey !== null && !isText(dedupKey, WIRE_LIMITS.dedupKeyMaxLength)) {
+    problems.push(`dedupKey: must be a string of 1 to ${WIRE_LIMITS.dedupKeyMaxLength} characters`);
+  } else if (typeof dedupKey === 'string' && !allowReservedDedupKey) {
     const reserved = reservedDedupKeyProblem(dedupKey);
     if (reserved) problems.push(reserved);
   }

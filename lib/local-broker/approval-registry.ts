@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { ApprovalStatus } from '../client/approval.types.js';
-import { NotFoundError, type TerminalStatus } from '../errors.js';
+import { NotFoundError } from '../errors.js';
+import type { ApprovalStatus, TerminalStatus } from '../protocol/approval-status.js';
+import type { WireApproval } from '../protocol/wire-approval.js';
+import { formatWireTimestamp } from '../protocol/wire-timestamp.js';
 import { ApprovalAlreadyDecidedError, LocalBrokerStoppedError } from './local-broker.errors.js';
 import type { CreateApprovalBody } from './request-validation.js';
-import type { WireApproval } from './wire-approval.js';
 
 /** A validated creation request (`expiresIn` in whole seconds, already range-checked), plus who asked. */
 export interface NewApproval extends CreateApprovalBody {
@@ -134,8 +135,8 @@ export class ApprovalRegistry {
       reason: input.reason,
       context: input.context,
       status: 'pending',
-      created_at: new Date(now).toISOString(),
-      expires_at: new Date(expiresAtMs).toISOString(),
+      created_at: formatWireTimestamp(now),
+      expires_at: formatWireTimestamp(expiresAtMs),
       decided_at: null,
       requester_label: input.requesterLabel,
       dedup_key: input.dedupKey,
@@ -220,7 +221,7 @@ export class ApprovalRegistry {
     const entry = this.pendingEntry(id);
     const now = this.now();
     entry.expiresAtMs = now;
-    entry.approval.expires_at = new Date(now).toISOString();
+    entry.approval.expires_at = formatWireTimestamp(now);
     return this.settle(entry, 'expired', now, detail);
   }
 
@@ -306,7 +307,7 @@ export class ApprovalRegistry {
     const { approval } = entry;
     const now = this.now();
     approval.status = status;
-    approval.decided_at = new Date(atMs).toISOString();
+    approval.decided_at = formatWireTimestamp(atMs);
     this.pending--;
     if (entry.expiryTimer) clearTimeout(entry.expiryTimer);
     entry.expiryTimer = undefined;

@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WIRE_LIMITS } from '../protocol/wire-limits.js';
+import type { WireErrorBody } from '../protocol/wire-error.js';
 
-/** Largest request body accepted: 1 MiB. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_BYTES = WIRE_LIMITS.bodyMaxBytes;
 /** Past this many bytes of an oversized body the connection is cut instead of drained. */
 const MAX_DRAIN_BYTES = 8 * MAX_BODY_BYTES;
 
-/** A protocol error answer: `{"error": {"code", "message"}}` with this status. */
+/** A protocol error answer (a WireErrorBody) with this status. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -30,11 +31,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 export function sendError(res: ServerResponse, error: HttpError): void {
-  sendJson(res, error.status, { error: { code: error.code, message: error.message } }, error.headers);
+  const body: WireErrorBody = { error: { code: error.code, message: error.message } };
+  sendJson(res, error.status, body, error.headers);
 }
 
 /**
- * Reads a JSON request body of at most 1 MiB. Throws HttpError 413 `payload_too_large` (after draining
+ * Reads a JSON request body of at most `WIRE_LIMITS.bodyMaxBytes` (1 MiB). Throws HttpError 413 `payload_too_large` (after draining
  * the rest, so the client can read the answer) or 400 `invalid_json`.
  */
 export async function readJsonBody(req: IncomingMessage): Promise<unknown> {

@@ -1,4 +1,5 @@
-import { ApprovalError, type TerminalStatus } from '../errors.js';
+import { ApprovalError } from '../errors.js';
+import type { TerminalStatus } from '../protocol/approval-status.js';
 
 /** `approve()` / `deny()` / `expire()` on an approval that is no longer pending (HTTP 409 `already_decided`). */
 export class ApprovalAlreadyDecidedError extends ApprovalError {

@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { SesameConfigError } from '../errors.js';
 import { generateWebhookSecret } from '../webhooks/sign-webhook.js';
 import { decodeWebhookSecret } from '../webhooks/webhook-secret.js';
-import type { WireApproval } from './wire-approval.js';
+import type { WireApproval } from '../protocol/wire-approval.js';
 
 /** The key the local broker accepts when no `apiKeys` option is given. Public by design: local use only. */
 export const LOCAL_BROKER_DEFAULT_API_KEY = 'sk_test_local';

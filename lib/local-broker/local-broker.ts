@@ -1,52 +1,26 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ApprovalStatus } from '../client/approval.types.js';
-import { NotFoundError } from '../errors.js';
-import { ApprovalRegistry, type DecisionDetail, type DecisionSource } from './approval-registry.js';
-import { DASHBOARD_PATH, DashboardHandler } from './dashboard/dashboard.handler.js';
-import { HttpError, readJsonBody, sendError, sendJson } from './http-io.js';
-import { ApprovalAlreadyDecidedError, LocalBrokerStoppedError, WaitForApprovalTimeoutError } from './local-broker.errors.js';
-import {
-  resolveLocalBrokerOptions,
-  type LocalBrokerDecision,
-  type LocalBrokerOptions,
-  type ResolvedLocalBrokerOptions,
-} from './local-broker.options.js';
-import {
-  formatListCursor,
-  parseCreateApprovalBody,
-  parseDecisionBody,
-  parseListCursor,
-  parseListLimit,
-  parseStatusFilter,
-  parseWaitTimeout,
-} from './request-validation.js';
+import type { ApprovalStatus } from '../protocol/approval-status.js';
+import type { WireApproval } from '../protocol/wire-approval.js';
+import { copyApproval } from './approval-copy.js';
+import { ApprovalDecisions } from './approval-decisions.js';
+import { ApprovalEffects } from './approval-effects.js';
+import { ApprovalRegistry } from './approval-registry.js';
+import { ApprovalWatchers, type ApprovalPredicate, type WaitForApprovalOptions } from './approval-watchers.js';
+import { ApprovalsApi } from './approvals-api.js';
+import { BrokerAuth } from './broker-auth.js';
+import { brokerLog, errorMessage, type BrokerLog } from './broker-log.js';
+import { BrokerRouter } from './broker-router.js';
+import { createBrokerDashboard } from './dashboard/broker-dashboard.js';
+import { DASHBOARD_PATH, type DashboardHandler } from './dashboard/dashboard.handler.js';
+import { HttpError, sendError } from './http-io.js';
+import type { LocalBrokerEvents } from './local-broker.events.js';
+import { resolveLocalBrokerOptions, type LocalBrokerOptions, type ResolvedLocalBrokerOptions } from './local-broker.options.js';
 import { WebhookDelivery, type WebhookDeliveryRecord } from './webhook-delivery.js';
-import { copyApproval, webhookPayloadFor, type WireApproval } from './wire-approval.js';
 
-/** The events a LocalBroker emits; listeners get detached copies. */
-export type LocalBrokerEvents = {
-  'approval.created': [approval: WireApproval];
-  'approval.decided': [approval: WireApproval, detail: DecisionDetail];
-  /** One successful (2xx) delivery attempt. */
-  'webhook.delivered': [record: WebhookDeliveryRecord];
-  /** One failed attempt; `record.willRetry` is false when the broker gave up on that event. */
-  'webhook.failed': [record: WebhookDeliveryRecord];
-};
-
-export interface WaitForApprovalOptions {
-  /** Reject with WaitForApprovalTimeoutError after this many ms. Default 5000; `Infinity` waits forever. */
-  timeoutMs?: number;
-}
-
-export type ApprovalPredicate = (approval: WireApproval) => boolean;
-
-interface Matcher {
-  check: (approval: WireApproval) => void;
-  fail: (error: Error) => void;
-}
+export type { ApprovalPredicate, WaitForApprovalOptions } from './approval-watchers.js';
+export type { LocalBrokerEvents } from './local-broker.events.js';
 
 /**
  * The local Sesame broker: a real HTTP server speaking broker protocol v1 (docs/protocol.md), with
@@ -78,16 +52,16 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
   readonly dashboardUrl: string | null;
 
   private readonly registry: ApprovalRegistry;
+  private readonly decisions: ApprovalDecisions;
   private readonly webhooks: WebhookDelivery;
-  private readonly keyDigests: ReadonlyMap<string, string>;
+  private readonly effects: ApprovalEffects;
+  private readonly watchers = new ApprovalWatchers();
   private readonly dashboard: DashboardHandler | undefined;
-  private readonly matchers = new Set<Matcher>();
-  private readonly heldWaitWatchers = new Set<{ reached: (held: number) => boolean; resolve: () => void; fail: (error: Error) => void }>();
   private stopping: Promise<void> | undefined;
 
   private constructor(
     private readonly server: http.Server,
-    private readonly options: ResolvedLocalBrokerOptions,
+    options: ResolvedLocalBrokerOptions,
   ) {
     super();
     const address = server.address() as AddressInfo;
@@ -97,39 +71,32 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
     this.apiKey = options.apiKeys.keys().next().value as string;
     this.webhookSecrets = Object.freeze([...options.webhookSecrets]);
     this.webhookSecretGenerated = options.webhookSecretGenerated;
-    this.keyDigests = new Map([...options.apiKeys].map(([key, label]) => [digest(key), label]));
+
+    const log = brokerLog(options.logger);
+    // The registry and the webhooks report to the effects, which need both: the hooks read the field
+    // when they fire, which is after this constructor.
     this.registry = new ApprovalRegistry(
       {
-        onCreated: (approval) => this.onCreated(approval),
-        onDecided: (approval, detail) => this.onDecided(approval, detail),
-        onWaitersChanged: (held) => {
-          for (const watcher of [...this.heldWaitWatchers]) if (watcher.reached(held)) watcher.resolve();
-        },
+        onCreated: (approval) => this.effects.created(approval),
+        onDecided: (approval, detail) => this.effects.decided(approval, detail),
+        onWaitersChanged: (held) => this.watchers.heldWaitsChanged(held),
       },
       options.retention,
     );
-    this.webhooks = new WebhookDelivery(options.webhookSecrets, options.webhookRetry, {
-      onAttempt: (record) => this.onWebhookAttempt(record),
-    });
-    this.dashboard = options.dashboard
-      ? new DashboardHandler({
-          list: () => this.registry.list(),
-          decide: (id, decision, note) => {
-            try {
-              return copyApproval(this.registry.decide(id, decision === 'approve' ? 'approved' : 'denied', { note, source: 'dashboard' }));
-            } catch (error) {
-              throw toHttpError(error, id);
-            }
-          },
-        })
-      : undefined;
+    this.webhooks = new WebhookDelivery(options.webhookSecrets, options.webhookRetry, { onAttempt: (record) => this.effects.webhookAttempt(record) });
+    this.decisions = new ApprovalDecisions(this.registry, options.decide, log, () => this.stopped);
+    this.dashboard = options.dashboard ? createBrokerDashboard(this.registry, this.decisions) : undefined;
     this.dashboardUrl = this.dashboard ? `${this.url}${DASHBOARD_PATH}` : null;
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      this.handle(req, res).catch((error: unknown) => {
-        if (!(error instanceof HttpError)) this.log(`internal error: ${errorMessage(error)}`);
-        sendError(res, error instanceof HttpError ? error : new HttpError(500, 'internal_error', 'Internal error in the local broker'));
-      });
+    this.effects = new ApprovalEffects({
+      log,
+      webhooks: this.webhooks,
+      watchers: this.watchers,
+      dashboardEvents: this.dashboard?.events,
+      // EventEmitter's typed emit() cannot take a generic key's arguments; the type above checks the call.
+      emit: (event, ...args) => void (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args),
     });
+    const router = new BrokerRouter(new BrokerAuth(options.apiKeys), new ApprovalsApi(this.registry, this.decisions), this.dashboard);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => answer(router, req, res, log));
   }
 
   /** Starts a broker and resolves once it listens. Throws SesameConfigError on bad options. */
@@ -167,12 +134,12 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
 
   /** Approves a pending approval. Rejects with NotFoundError or ApprovalAlreadyDecidedError. */
   async approve(id: string, note?: string): Promise<WireApproval> {
-    return copyApproval(this.registry.decide(id, 'approved', { note: note ?? null, source: 'api' }));
+    return copyApproval(this.decisions.decide(id, 'approve', note ?? null, 'api'));
   }
 
   /** Denies a pending approval. Rejects with NotFoundError or ApprovalAlreadyDecidedError. */
   async deny(id: string, note?: string): Promise<WireApproval> {
-    return copyApproval(this.registry.decide(id, 'denied', { note: note ?? null, source: 'api' }));
+    return copyApproval(this.decisions.decide(id, 'deny', note ?? null, 'api'));
   }
 
   /** Expires a pending approval now (its `expires_at` and `decided_at` become now); waiters and webhook follow. */
@@ -197,43 +164,7 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
    * without polling: `await broker.waitForApproval((a) => a.status === 'pending' && a.action === 'x')`.
    */
   waitForApproval(predicate: ApprovalPredicate = () => true, options: WaitForApprovalOptions = {}): Promise<WireApproval> {
-    if (this.stopped) return Promise.reject(new LocalBrokerStoppedError());
-    const timeoutMs = options.timeoutMs ?? 5000;
-    try {
-      for (const approval of this.registry.all()) {
-        const copy = copyApproval(approval);
-        if (predicate(copy)) return Promise.resolve(copy);
-      }
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = Number.isFinite(timeoutMs)
-        ? setTimeout(() => matcher.fail(new WaitForApprovalTimeoutError(timeoutMs)), timeoutMs)
-        : undefined;
-      const matcher: Matcher = {
-        check: (approval) => {
-          const copy = copyApproval(approval);
-          let matches: boolean;
-          try {
-            matches = predicate(copy);
-          } catch (error) {
-            matcher.fail(error as Error);
-            return;
-          }
-          if (!matches) return;
-          clearTimeout(timer);
-          this.matchers.delete(matcher);
-          resolve(copy);
-        },
-        fail: (error) => {
-          clearTimeout(timer);
-          this.matchers.delete(matcher);
-          reject(error);
-        },
-      };
-      this.matchers.add(matcher);
-    });
+    return this.watchers.waitForApproval(() => this.registry.all(), predicate, options);
   }
 
   /**
@@ -243,30 +174,7 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
    * WaitForApprovalTimeoutError after `timeoutMs` (default 5000).
    */
   waitForHeldWaits(count: number, options: WaitForApprovalOptions = {}): Promise<void> {
-    if (this.stopped) return Promise.reject(new LocalBrokerStoppedError());
-    const current = this.registry.waiterCount;
-    if (current === count) return Promise.resolve();
-    const reached = current < count ? (held: number) => held >= count : (held: number) => held <= count;
-    const timeoutMs = options.timeoutMs ?? 5000;
-    return new Promise((resolve, reject) => {
-      const timer = Number.isFinite(timeoutMs)
-        ? setTimeout(() => watcher.fail(new WaitForApprovalTimeoutError(timeoutMs, `${count} held wait(s)`)), timeoutMs)
-        : undefined;
-      const watcher = {
-        reached,
-        resolve: () => {
-          clearTimeout(timer);
-          this.heldWaitWatchers.delete(watcher);
-          resolve();
-        },
-        fail: (error: Error) => {
-          clearTimeout(timer);
-          this.heldWaitWatchers.delete(watcher);
-          reject(error);
-        },
-      };
-      this.heldWaitWatchers.add(watcher);
-    });
+    return this.watchers.waitForHeldWaits(this.registry.waiterCount, count, options);
   }
 
   /**
@@ -279,259 +187,18 @@ export class LocalBroker extends EventEmitter<LocalBrokerEvents> {
       this.registry.close();
       this.webhooks.close();
       this.dashboard?.close();
-      for (const matcher of [...this.matchers]) matcher.fail(new LocalBrokerStoppedError());
-      for (const watcher of [...this.heldWaitWatchers]) watcher.fail(new LocalBrokerStoppedError());
+      this.watchers.close();
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
     return this.stopping;
   }
-
-  // ---- HTTP -------------------------------------------------------------------------------------
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://local-broker');
-    const path = url.pathname;
-
-    if (path === '/healthz') {
-      if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, path, 'GET, HEAD');
-      return sendJson(res, 200, { ok: true });
-    }
-    // The dashboard authenticates by being local (see dashboard-request.checks.ts), not by API key.
-    if (this.dashboard?.matches(path)) return this.dashboard.handle(req, res, path);
-
-    const label = this.authenticate(req);
-    const segments = path.split('/');
-    // ['', 'v1', 'approvals', id?, sub?]
-    if (segments.length < 3 || segments.length > 5 || segments[0] !== '' || segments[1] !== 'v1' || segments[2] !== 'approvals') {
-      throw notFoundRoute(method, path);
-    }
-
-    if (segments.length === 3) {
-      if (method === 'POST') return this.createApproval(req, res, label);
-      if (method === 'GET') return this.listApprovals(res, url);
-      throw methodNotAllowed(method, path, 'GET, POST');
-    }
-
-    const id = decodeSegment(segments[3]);
-    if (id === undefined) throw notFoundRoute(method, path);
-    const sub = segments[4];
-    if (sub === undefined) {
-      if (method !== 'GET') throw methodNotAllowed(method, path, 'GET');
-      return sendJson(res, 200, this.mustGet(id));
-    }
-    if (sub === 'wait') {
-      if (method !== 'GET') throw methodNotAllowed(method, path, 'GET');
-      return this.waitForDecision(res, id, url);
-    }
-    if (sub === 'decision') {
-      if (method !== 'POST') throw methodNotAllowed(method, path, 'POST');
-      return this.decideOverHttp(req, res, id);
-    }
-    throw notFoundRoute(method, path);
-  }
-
-  private authenticate(req: IncomingMessage): string {
-    const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    const label = match ? this.keyDigests.get(digest(match[1])) : undefined;
-    if (label === undefined) {
-      throw new HttpError(401, 'unauthorized', 'Missing or unknown API key: send "Authorization: Bearer <api key>"', {
-        'www-authenticate': 'Bearer realm="sesame"',
-      });
-    }
-    return label;
-  }
-
-  private async createApproval(req: IncomingMessage, res: ServerResponse, label: string): Promise<void> {
-    const body = parseCreateApprovalBody(await readJsonBody(req));
-    const { approval, created } = this.registry.create({ ...body, requesterLabel: label });
-    if (created) this.runDecidePolicy(approval);
-    sendJson(res, created ? 201 : 200, approval);
-  }
-
-  private listApprovals(res: ServerResponse, url: URL): void {
-    const status = parseStatusFilter(url.searchParams.get('status'));
-    const limit = parseListLimit(url.searchParams.get('limit'));
-    const before = parseListCursor(url.searchParams.get('cursor'));
-    const page = this.registry.page({ status, limit, before });
-    sendJson(res, 200, { approvals: page.approvals, next_cursor: page.next === null ? null : formatListCursor(page.next) });
-  }
-
-  private waitForDecision(res: ServerResponse, id: string, url: URL): void {
-    const seconds = parseWaitTimeout(url.searchParams.get('timeout'));
-    const approval = this.mustGet(id);
-    if (approval.status !== 'pending') return sendJson(res, 200, approval);
-    const cancel = this.registry.wait(id, seconds * 1000, (current) => {
-      res.off('close', cancel);
-      sendJson(res, 200, current);
-    });
-    // The client went away (or the broker is stopping): drop the listener and its timer now.
-    res.once('close', cancel);
-  }
-
-  private async decideOverHttp(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
-    const body = parseDecisionBody(await readJsonBody(req));
-    try {
-      const status = body.decision === 'approve' ? 'approved' : 'denied';
-      sendJson(res, 200, this.registry.decide(id, status, { note: body.note, source: 'http' }));
-    } catch (error) {
-      throw toHttpError(error, id);
-    }
-  }
-
-  private mustGet(id: string): WireApproval {
-    const approval = this.registry.get(id);
-    if (!approval) throw new HttpError(404, 'not_found', `Approval ${clip(id)} not found`);
-    return approval;
-  }
-
-  // ---- policy, events, webhooks ------------------------------------------------------------------
-
-  private runDecidePolicy(approval: WireApproval): void {
-    const policy = this.options.decide;
-    if (!policy) return;
-    let outcome: LocalBrokerDecision | Promise<LocalBrokerDecision>;
-    try {
-      outcome = policy(copyApproval(approval));
-    } catch (error) {
-      this.log(`decide policy threw for ${approval.id}, left pending: ${errorMessage(error)}`);
-      return;
-    }
-    if (isThenable(outcome)) {
-      Promise.resolve(outcome).then(
-        (decision) => this.applyPolicyDecision(approval.id, decision),
-        (error: unknown) => this.log(`decide policy rejected for ${approval.id}, left pending: ${errorMessage(error)}`),
-      );
-    } else {
-      this.applyPolicyDecision(approval.id, outcome);
-    }
-  }
-
-  private applyPolicyDecision(id: string, decision: LocalBrokerDecision): void {
-    if (decision === undefined || this.stopped) return;
-    if (decision !== 'approve' && decision !== 'deny') {
-      this.log(`decide policy returned ${JSON.stringify(decision)} for ${id}; expected 'approve', 'deny' or undefined`);
-      return;
-    }
-    const approval = this.registry.get(id);
-    if (approval?.status !== 'pending') return; // decided meanwhile: the first decision wins
-    this.registry.decide(id, decision === 'approve' ? 'approved' : 'denied', { note: null, source: 'policy' });
-  }
-
-  /*
-   * onCreated / onDecided run after the registry committed the change, so they must not throw: a throw
-   * would answer 500 for an approval that exists, or for a decision that stands, and skip the effects
-   * after it (the webhook among them). Each effect is isolated; the webhook, the one that leaves the
-   * process, is queued first.
-   */
-  private onCreated(approval: WireApproval): void {
-    this.log(
-      `approval ${approval.id} created: ${approval.action} - ${JSON.stringify(approval.summary)} ` +
-        `(requester ${approval.requester_label ?? 'unknown'}, expires ${approval.expires_at})`,
-    );
-    this.isolated('created', 'waitForApproval() matching', () => this.notify(approval));
-    this.isolated('created', 'dashboard event', () => this.dashboard?.events.publish('created', approval));
-    this.isolated('created', '"approval.created" event', () => this.safeEmit('approval.created', copyApproval(approval)));
-  }
-
-  private onDecided(approval: WireApproval, detail: DecisionDetail): void {
-    const callbackUrl = approval.callback_url;
-    if (callbackUrl !== null) this.isolated('decided', 'webhook', () => this.webhooks.send(callbackUrl, webhookPayloadFor(approval)));
-    this.log(`approval ${approval.id} ${approval.status} (${describeSource(detail.source)})${detail.note ? `: ${JSON.stringify(detail.note)}` : ''}`);
-    this.isolated('decided', 'waitForApproval() matching', () => this.notify(approval));
-    this.isolated('decided', 'dashboard event', () => this.dashboard?.events.publish('decided', approval));
-    this.isolated('decided', '"approval.decided" event', () => this.safeEmit('approval.decided', copyApproval(approval), detail));
-  }
-
-  private isolated(change: 'created' | 'decided', effect: string, run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.log(`${effect} failed after an approval was ${change} (the ${change === 'created' ? 'approval' : 'decision'} stands): ${errorMessage(error)}`);
-    }
-  }
-
-  private onWebhookAttempt(record: WebhookDeliveryRecord): void {
-    if (record.ok) {
-      this.log(`webhook ${record.webhookId} for ${record.approvalId} delivered (HTTP ${record.statusCode}, attempt ${record.attempt})`);
-      this.safeEmit('webhook.delivered', record);
-    } else {
-      const why = record.statusCode !== null ? `HTTP ${record.statusCode}` : (record.error ?? 'unknown error');
-      this.log(
-        `webhook ${record.webhookId} for ${record.approvalId} failed (${why}, attempt ${record.attempt})` +
-          (record.willRetry ? ', will retry' : ', giving up'),
-      );
-      this.safeEmit('webhook.failed', record);
-    }
-  }
-
-  /** Each matcher gets its own copy (made in check), so one predicate cannot change what the next sees. */
-  private notify(approval: WireApproval): void {
-    for (const matcher of [...this.matchers]) matcher.check(approval);
-  }
-
-  /** A throwing listener must not break a decision (or crash the process from a timer). */
-  private safeEmit<K extends keyof LocalBrokerEvents>(event: K, ...args: LocalBrokerEvents[K]): void {
-    try {
-      (this.emit as (event: K, ...args: LocalBrokerEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      this.log(`a "${event}" listener threw: ${errorMessage(error)}`);
-    }
-  }
-
-  /** Never throws: the logger is the caller's code, and logging runs after a change was committed. */
-  private log(message: string): void {
-    try {
-      this.options.logger?.log(`[sesame-local-broker] ${message}`);
-    } catch {
-      // nowhere left to report a broken logger; the broker's behaviour must not depend on it
-    }
-  }
 }
 
-function digest(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
-}
-
-function decodeSegment(segment: string): string | undefined {
-  try {
-    const id = decodeURIComponent(segment);
-    return id.length > 0 ? id : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function notFoundRoute(method: string, path: string): HttpError {
-  return new HttpError(404, 'not_found', `No route for ${clip(method)} ${clip(path)}`);
-}
-
-function methodNotAllowed(method: string, path: string, allow: string): HttpError {
-  return new HttpError(405, 'method_not_allowed', `${clip(method)} is not allowed on ${clip(path)} (allowed: ${allow})`, { allow });
-}
-
-function toHttpError(error: unknown, id: string): unknown {
-  if (error instanceof NotFoundError) return new HttpError(404, 'not_found', `Approval ${clip(id)} not found`);
-  if (error instanceof ApprovalAlreadyDecidedError) return new HttpError(409, 'already_decided', error.message);
-  return error;
-}
-
-function describeSource(source: DecisionSource): string {
-  return { http: 'via the decision endpoint', dashboard: 'on the dashboard', api: 'via the LocalBroker API', policy: 'by the decide policy', expiry: 'expiry time reached' }[source];
-}
-
-/** Request text quoted back in error messages is bounded. */
-function clip(text: string): string {
-  return text.length > 100 ? `${text.slice(0, 100)}...` : text;
-}
-
-function errorMessage(error: unknown): string {
-  const message = (error as { message?: unknown } | null)?.message;
-  return typeof message === 'string' ? message : String(error);
-}
-
-function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
+/** Routes one request; any failure becomes its protocol error answer (an unexpected one is logged, answered 500). */
+function answer(router: BrokerRouter, req: IncomingMessage, res: ServerResponse, log: BrokerLog): void {
+  router.route(req, res).catch((error: unknown) => {
+    if (!(error instanceof HttpError)) log(`internal error: ${errorMessage(error)}`);
+    sendError(res, error instanceof HttpError ? error : new HttpError(500, 'internal_error', 'Internal error in the local broker'));
+  });
 }

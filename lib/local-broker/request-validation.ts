@@ -1,25 +1,10 @@
-import { APPROVAL_STATUSES, type ApprovalStatus } from '../client/approval.types.js';
+import { APPROVAL_STATUSES, isApprovalStatus, type ApprovalStatus } from '../protocol/approval-status.js';
+import { WIRE_LIMITS } from '../protocol/wire-limits.js';
+import type { WireDecision } from '../protocol/wire-requests.js';
 import { HttpError } from './http-io.js';
 
-/** Protocol v1 limits, shared with docs/protocol.md. */
-export const LIMITS = Object.freeze({
-  actionMaxLength: 200,
-  summaryMaxLength: 2000,
-  dedupKeyMaxLength: 200,
-  /** Nesting levels of `context`, the object itself counting as 1 (arrays count too). */
-  contextMaxDepth: 32,
-  /** UTF-8 bytes of `context` serialised as JSON. */
-  contextMaxBytes: 64 * 1024,
-  noteMaxLength: 2000,
-  expiresInMin: 1,
-  expiresInMax: 604_800,
-  expiresInDefault: 3600,
-  waitMin: 1,
-  waitMax: 60,
-  waitDefault: 30,
-  listLimitDefault: 100,
-  listLimitMax: 500,
-});
+/** The old name of the protocol limits, still imported by test/security. */
+export { WIRE_LIMITS as LIMITS };
 
 export interface CreateApprovalBody {
   action: string;
@@ -32,7 +17,7 @@ export interface CreateApprovalBody {
 }
 
 export interface DecisionBody {
-  decision: 'approve' | 'deny';
+  decision: WireDecision;
   note: string | null;
 }
 
@@ -53,12 +38,12 @@ function boundedString(value: unknown, field: string, max: number, problems: str
   return value;
 }
 
-/** Validates `POST /v1/approvals`; unknown fields are ignored. Throws HttpError 422 naming every bad field. */
+/** Validates `POST /v1/approvals` (a WireCreateApprovalRequest); unknown fields are ignored. Throws HttpError 422 naming every bad field. */
 export function parseCreateApprovalBody(raw: unknown): CreateApprovalBody {
   const body = asBody(raw);
   const problems: string[] = [];
-  const action = boundedString(body.action, 'action', LIMITS.actionMaxLength, problems);
-  const summary = boundedString(body.summary, 'summary', LIMITS.summaryMaxLength, problems);
+  const action = boundedString(body.action, 'action', WIRE_LIMITS.actionMaxLength, problems);
+  const summary = boundedString(body.summary, 'summary', WIRE_LIMITS.summaryMaxLength, problems);
 
   const reason = body.reason ?? null;
   if (reason !== null && typeof reason !== 'string') problems.push('"reason" must be a string or null');
@@ -71,11 +56,11 @@ export function parseCreateApprovalBody(raw: unknown): CreateApprovalBody {
   if (callbackUrl !== null && !isHttpUrl(callbackUrl)) problems.push('"callback_url" must be an absolute http(s) URL or null');
 
   const dedupKey = body.dedup_key ?? null;
-  if (dedupKey !== null) boundedString(dedupKey, 'dedup_key', LIMITS.dedupKeyMaxLength, problems);
+  if (dedupKey !== null) boundedString(dedupKey, 'dedup_key', WIRE_LIMITS.dedupKeyMaxLength, problems);
 
-  const expiresIn = body.expires_in ?? LIMITS.expiresInDefault;
-  if (!Number.isInteger(expiresIn) || (expiresIn as number) < LIMITS.expiresInMin || (expiresIn as number) > LIMITS.expiresInMax) {
-    problems.push(`"expires_in" must be an integer number of seconds from ${LIMITS.expiresInMin} to ${LIMITS.expiresInMax}`);
+  const expiresIn = body.expires_in ?? WIRE_LIMITS.expiresInDefault;
+  if (!Number.isInteger(expiresIn) || (expiresIn as number) < WIRE_LIMITS.expiresInMin || (expiresIn as number) > WIRE_LIMITS.expiresInMax) {
+    problems.push(`"expires_in" must be an integer number of seconds from ${WIRE_LIMITS.expiresInMin} to ${WIRE_LIMITS.expiresInMax}`);
   }
 
   if (problems.length > 0) throw invalid(problems);
@@ -96,12 +81,12 @@ export function parseCreateApprovalBody(raw: unknown): CreateApprovalBody {
  * here, at creation, nothing downstream can fail on it.
  */
 function checkContextBounds(context: object, problems: string[]): void {
-  if (depthExceeds(context, LIMITS.contextMaxDepth)) {
-    problems.push(`"context" must be nested at most ${LIMITS.contextMaxDepth} levels deep`);
+  if (depthExceeds(context, WIRE_LIMITS.contextMaxDepth)) {
+    problems.push(`"context" must be nested at most ${WIRE_LIMITS.contextMaxDepth} levels deep`);
     return; // a bounded depth is what makes JSON.stringify below safe
   }
-  if (Buffer.byteLength(JSON.stringify(context)) > LIMITS.contextMaxBytes) {
-    problems.push(`"context" must serialise to at most ${LIMITS.contextMaxBytes} bytes of JSON`);
+  if (Buffer.byteLength(JSON.stringify(context)) > WIRE_LIMITS.contextMaxBytes) {
+    problems.push(`"context" must serialise to at most ${WIRE_LIMITS.contextMaxBytes} bytes of JSON`);
   }
 }
 
@@ -114,26 +99,26 @@ function depthExceeds(value: object, max: number): boolean {
   return false;
 }
 
-/** Validates `POST /v1/approvals/{id}/decision`. */
+/** Validates `POST /v1/approvals/{id}/decision` (a WireDecisionRequest). */
 export function parseDecisionBody(raw: unknown): DecisionBody {
   const body = asBody(raw);
   const problems: string[] = [];
   const decision = body.decision;
   if (decision !== 'approve' && decision !== 'deny') problems.push('"decision" must be "approve" or "deny"');
   const note = body.note ?? null;
-  if (note !== null && (typeof note !== 'string' || note.length > LIMITS.noteMaxLength)) {
-    problems.push(`"note" must be a string of at most ${LIMITS.noteMaxLength} characters, or null`);
+  if (note !== null && (typeof note !== 'string' || note.length > WIRE_LIMITS.noteMaxLength)) {
+    problems.push(`"note" must be a string of at most ${WIRE_LIMITS.noteMaxLength} characters, or null`);
   }
   if (problems.length > 0) throw invalid(problems);
-  return { decision: decision as 'approve' | 'deny', note: note as string | null };
+  return { decision: decision as WireDecision, note: note as string | null };
 }
 
 /** The `timeout` query parameter of the wait endpoint, in seconds. */
 export function parseWaitTimeout(raw: string | null): number {
-  if (raw === null) return LIMITS.waitDefault;
+  if (raw === null) return WIRE_LIMITS.waitDefault;
   const seconds = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
-  if (!(seconds >= LIMITS.waitMin && seconds <= LIMITS.waitMax)) {
-    throw invalid([`"timeout" must be an integer number of seconds from ${LIMITS.waitMin} to ${LIMITS.waitMax}`]);
+  if (!(seconds >= WIRE_LIMITS.waitMin && seconds <= WIRE_LIMITS.waitMax)) {
+    throw invalid([`"timeout" must be an integer number of seconds from ${WIRE_LIMITS.waitMin} to ${WIRE_LIMITS.waitMax}`]);
   }
   return seconds;
 }
@@ -141,18 +126,16 @@ export function parseWaitTimeout(raw: string | null): number {
 /** The optional `status` query parameter of the list endpoint. */
 export function parseStatusFilter(raw: string | null): ApprovalStatus | undefined {
   if (raw === null) return undefined;
-  if (!APPROVAL_STATUSES.includes(raw as ApprovalStatus)) {
-    throw invalid([`"status" must be one of ${APPROVAL_STATUSES.join(', ')}`]);
-  }
-  return raw as ApprovalStatus;
+  if (!isApprovalStatus(raw)) throw invalid([`"status" must be one of ${APPROVAL_STATUSES.join(', ')}`]);
+  return raw;
 }
 
 /** The `limit` query parameter of the list endpoint: how many approvals one page holds. */
 export function parseListLimit(raw: string | null): number {
-  if (raw === null) return LIMITS.listLimitDefault;
+  if (raw === null) return WIRE_LIMITS.listLimitDefault;
   const limit = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
-  if (!(limit >= 1 && limit <= LIMITS.listLimitMax)) {
-    throw invalid([`"limit" must be an integer from 1 to ${LIMITS.listLimitMax}`]);
+  if (!(limit >= 1 && limit <= WIRE_LIMITS.listLimitMax)) {
+    throw invalid([`"limit" must be an integer from 1 to ${WIRE_LIMITS.listLimitMax}`]);
   }
   return limit;
 }

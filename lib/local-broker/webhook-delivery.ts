@@ -3,6 +3,9 @@ import http from 'node:http';
 import https from 'node:https';
 import { SESAME_PACKAGE_VERSION } from '../version.js';
 import { signWebhook } from '../webhooks/sign-webhook.js';
+import type { TerminalStatus } from '../protocol/approval-status.js';
+import type { WireApproval } from '../protocol/wire-approval.js';
+import { formatWireTimestamp } from '../protocol/wire-timestamp.js';
 import type { WireWebhookPayload } from '../webhooks/webhook-payload.js';
 import type { WebhookRetryOptions } from './local-broker.options.js';
 
@@ -38,6 +41,18 @@ interface Job {
   payload: WireWebhookPayload;
   webhookId: string;
   attempt: number;
+}
+
+/** The decision webhook body for an approval that reached a terminal status. */
+export function webhookPayloadFor(approval: WireApproval): WireWebhookPayload {
+  return {
+    approval_id: approval.id,
+    action: approval.action,
+    status: approval.status as TerminalStatus,
+    decided_at: approval.decided_at ?? formatWireTimestamp(Date.now()),
+    requester_label: approval.requester_label,
+    dedup_key: approval.dedup_key,
+  };
 }
 
 /** Records always kept for tests and the CLI; the oldest are dropped once twice as many piled up. */

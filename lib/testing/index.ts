@@ -23,4 +23,4 @@ export {
 export { ApprovalAlreadyDecidedError, LocalBrokerStoppedError, WaitForApprovalTimeoutError } from '../local-broker/local-broker.errors.js';
 export type { DecisionDetail, DecisionSource } from '../local-broker/approval-registry.js';
 export type { WebhookDeliveryRecord } from '../local-broker/webhook-delivery.js';
-export type { WireApproval } from '../local-broker/wire-approval.js';
+export type { WireApproval } from '../protocol/wire-approval.js';

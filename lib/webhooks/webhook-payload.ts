@@ -1,5 +1,5 @@
 import { WebhookVerificationError, type TerminalStatus } from '../errors.js';
-import { parseIsoDate } from '../validation/iso-date.js';
+import { parseWireTimestamp as parseIsoDate } from '../protocol/wire-timestamp.js';
 
 /** The decision webhook body as the broker sends it (protocol v1, snake_case). */
 export interface WireWebhookPayload {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, readJsonBody, sendJson } from '../http-io.js';
 import { parseDecisionBody } from '../request-validation.js';
-import type { WireApproval } from '../wire-approval.js';
+import type { WireApproval } from '../../protocol/wire-approval.js';
 import { DashboardEventHub, type DashboardEventHubOptions } from './dashboard-events.hub.js';
 import { assertDashboardDecisionRequest, assertLocalDashboardRequest } from './dashboard-request.checks.js';
 import { DASHBOARD_CONTENT_SECURITY_POLICY, DASHBOARD_PAGE_HTML } from './dashboard.page.js';

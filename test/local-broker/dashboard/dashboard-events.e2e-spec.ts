@@ -1,7 +1,7 @@
 import http, { type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DashboardEventHub } from '../../lib/local-broker/dashboard/dashboard-events.hub.js';
-import { LocalBroker, type WireApproval } from '../../lib/testing/index.js';
+import { DashboardEventHub } from '../../../lib/local-broker/dashboard/dashboard-events.hub.js';
+import { LocalBroker, type WireApproval } from '../../../lib/testing/index.js';
 import { SseClient, type SseEvent } from './sse-client.js';
 
 async function trigger(broker: LocalBroker, body: Record<string, unknown>): Promise<WireApproval> {

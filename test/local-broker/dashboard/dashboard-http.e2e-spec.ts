@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { DASHBOARD_HISTORY_LIMIT, DASHBOARD_PENDING_LIMIT } from '../../lib/local-broker/dashboard/dashboard.handler.js';
-import { isLoopbackAddress } from '../../lib/local-broker/dashboard/dashboard-request.checks.js';
-import { LocalBroker, type WireApproval } from '../../lib/testing/index.js';
+import { DASHBOARD_HISTORY_LIMIT, DASHBOARD_PENDING_LIMIT } from '../../../lib/local-broker/dashboard/dashboard.handler.js';
+import { isLoopbackAddress } from '../../../lib/local-broker/dashboard/dashboard-request.checks.js';
+import { LocalBroker, type WireApproval } from '../../../lib/testing/index.js';
 
 interface Answer {
   status: number;

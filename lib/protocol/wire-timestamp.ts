@@ -1,0 +1,23 @@
+/**
+ * Brokers write timestamps as `Date#toISOString()` does (docs/protocol.md, Conventions):
+ * `2025-01-31T09:15:02.417Z`. Readers also take the rest of RFC 3339 (other fraction digits, a
+ * `±HH:MM` offset), which a hosted broker or a webhook relay may send; every instant keeps its zone.
+ */
+const WIRE_TIMESTAMP = /^((?:\d{4}|[+-]\d{6})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+
+/**
+ * The instant a wire timestamp names, or undefined for any other text. The pattern refuses the other
+ * shapes `new Date` takes (no zone, which it reads as local time; RFC 1123; hour 24); the day must
+ * exist in its month, where `new Date` rolls over (February 30th would be March 2nd).
+ */
+export function parseWireTimestamp(text: string): Date | undefined {
+  const match = WIRE_TIMESTAMP.exec(text);
+  if (!match) return undefined;
+  const date = new Date(text);
+  const day = new Date(`${match[1]}T00:00:00.000Z`);
+  return !Number.isNaN(date.getTime()) && !Number.isNaN(day.getTime()) && day.toISOString().startsWith(match[1]) ? date : undefined;
+}
+
+export function formatWireTimestamp(ms: number): string {
+  return new Date(ms).toISOString();
+}
