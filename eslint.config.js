@@ -19,6 +19,18 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-unused-vars': 'off' },
   },
   {
+    // Browser scripts the local broker inlines into its pages (a classic script, not a module): browser
+    // globals only, Node's switched off.
+    files: ['lib/**/*.browser.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        document: 'readonly', window: 'readonly', fetch: 'readonly', EventSource: 'readonly', setInterval: 'readonly', setTimeout: 'readonly',
+        process: 'off', Buffer: 'off', console: 'off',
+      },
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },

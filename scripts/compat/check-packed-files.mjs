@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Fails when the tarball `npm pack` would publish holds anything users do not need: only the two
-// builds (JavaScript and declarations), the CJS marker, the README, the protocol doc and the license.
+// builds (JavaScript and declarations, plus the assets scripts/copy-assets.mjs adds), the CJS marker,
+// the README, the protocol doc and the license.
 // Source maps, build info, tests and stray files are refused.
 //   node scripts/compat/check-packed-files.mjs [package dir]   (default: the repository)
 import { execFileSync } from 'node:child_process';
@@ -14,8 +15,10 @@ const ALLOWED = [
   /^docs\/protocol\.md$/,
   /^dist\/(?:esm|cjs)\/(?:[a-z0-9-]+\/)*[a-z0-9.-]+\.(?:js|d\.ts)$/,
   /^dist\/cjs\/package\.json$/,
+  /^dist\/(?:esm|cjs)\/local-broker\/dashboard\/assets\/dashboard\.(?:css|browser\.js)$/,
 ];
-const REQUIRED = ['package.json', 'README.md', 'dist/cjs/package.json', 'dist/esm/index.js', 'dist/cjs/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.d.ts'];
+const DASHBOARD_ASSETS = ['dashboard.css', 'dashboard.browser.js'].flatMap((file) => ['esm', 'cjs'].map((build) => `dist/${build}/local-broker/dashboard/assets/${file}`));
+const REQUIRED = ['package.json', 'README.md', 'dist/cjs/package.json', 'dist/esm/index.js', 'dist/cjs/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.d.ts', ...DASHBOARD_ASSETS];
 
 const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 const files = pack.files.map((f) => f.path);

@@ -4,7 +4,8 @@ import { parseDecisionBody } from '../request-validation.js';
 import type { WireApproval } from '../../protocol/wire-approval.js';
 import { DashboardEventHub, type DashboardEventHubOptions } from './dashboard-events.hub.js';
 import { assertDashboardDecisionRequest, assertLocalDashboardRequest } from './dashboard-request.checks.js';
-import { DASHBOARD_CONTENT_SECURITY_POLICY, DASHBOARD_PAGE_HTML } from './dashboard.page.js';
+import { readDashboardAssets } from './dashboard-assets.js';
+import { renderDashboardPage, type DashboardPage } from './dashboard.page.js';
 
 /** Where the page lives on the broker. */
 export const DASHBOARD_PATH = '/dashboard';
@@ -41,6 +42,8 @@ export interface DashboardSnapshot {
  */
 export class DashboardHandler {
   readonly events: DashboardEventHub;
+  /** Rendered on the first visit: a broker whose dashboard nobody opens never reads the assets. */
+  private page: DashboardPage | undefined;
 
   constructor(
     private readonly source: DashboardSource,
@@ -65,7 +68,7 @@ export class DashboardHandler {
         res.end();
         return;
       }
-      return sendPage(res);
+      return sendPage(res, (this.page ??= renderDashboardPage(readDashboardAssets())));
     }
     if (path === `${DASHBOARD_PATH}/events`) {
       allow(method, path, 'GET');
@@ -110,17 +113,17 @@ export class DashboardHandler {
   }
 }
 
-function sendPage(res: ServerResponse): void {
+function sendPage(res: ServerResponse, page: DashboardPage): void {
   res.writeHead(200, {
     'content-type': 'text/html; charset=utf-8',
-    'content-length': String(Buffer.byteLength(DASHBOARD_PAGE_HTML)),
-    'content-security-policy': DASHBOARD_CONTENT_SECURITY_POLICY,
+    'content-length': String(Buffer.byteLength(page.html)),
+    'content-security-policy': page.contentSecurityPolicy,
     'x-frame-options': 'DENY',
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
     'cache-control': 'no-store',
   });
-  res.end(DASHBOARD_PAGE_HTML);
+  res.end(page.html);
 }
 
 function allow(method: string, path: string, allowed: string): void {
