@@ -10,7 +10,7 @@ export interface DashboardAssets {
 
 /** Where the build puts them (scripts/copy-assets.mjs), beside this module as in lib/. */
 const ASSETS_FOLDER = 'assets';
-export const DASHBOARD_ASSET_FILES = Object.freeze({ css: 'dashboard.css', script: 'dashboard.browser.js' });
+const DASHBOARD_ASSET_FILES = Object.freeze({ css: 'dashboard.css', script: 'dashboard.browser.js' });
 
 /** Reads the assets from the `assets` folder beside this module: lib/ under Jest, dist/esm or dist/cjs once built. */
 export function readDashboardAssets(): DashboardAssets {
