@@ -19,4 +19,11 @@ export default {
     ],
   },
   testTimeout: 30000,
+  collectCoverageFrom: ['lib/**/*.ts', '!lib/cli/main.ts'],
+  coverageProvider: 'v8',
+  coverageDirectory: 'coverage',
+  coverageReporters: ['text-summary', 'lcov'],
+  // npm run test:cov on 2026-12-01 measured statements 93.89%, branches 87.02%, functions 91.04%,
+  // lines 93.89%; each threshold is that figure rounded down, minus one point of slack.
+  coverageThreshold: { global: { statements: 92, branches: 86, functions: 90, lines: 92 } },
 };
