@@ -33,7 +33,8 @@ export interface WebhookHeaderValues {
   signatures: string[];
 }
 
-// Node (for headers it does not know) and fetch both join repeats with exactly ", ".
+// Node (for headers it does not know) and fetch both join repeats with exactly ", "; array items and
+// other casings are joined the same way, so every form of repeat is split alike.
 const JOINED = ', ';
 // Entries are space-separated; a ", " join adds a comma that belongs to no entry (base64 never ends in ",").
 const ENTRY_SEPARATOR = /,?\s+/;
@@ -45,10 +46,10 @@ const ENTRY_SEPARATOR = /,?\s+/;
  * `invalid_timestamp` or `invalid_signature_header`.
  */
 export function readWebhookHeaders(headers: WebhookHeadersInput): WebhookHeaderValues {
-  const id = valuesOf(headers, WEBHOOK_ID_HEADER);
-  const timestamp = valuesOf(headers, WEBHOOK_TIMESTAMP_HEADER);
-  const signatures = valuesOf(headers, WEBHOOK_SIGNATURE_HEADER)
-    ?.flatMap((value) => value.split(ENTRY_SEPARATOR))
+  const [id, timestamp, signature] = given(headers).map(strings);
+  const signatures = signature
+    ?.join(JOINED)
+    .split(ENTRY_SEPARATOR)
     .filter((entry) => entry !== '');
 
   const missing: string[] = [];
@@ -68,19 +69,24 @@ export function readWebhookHeaders(headers: WebhookHeadersInput): WebhookHeaderV
   };
 }
 
-/**
- * Every value given for `name` (lower case), arrays flattened, absent ones dropped; null when one is
- * neither a string nor an array of strings.
- */
-function valuesOf(headers: unknown, name: string): string[] | null {
-  if (typeof headers !== 'object' || headers === null) return [];
-  if (typeof (headers as { get?: unknown }).get === 'function') return strings([(headers as WebhookHeaderGetter).get(name)]);
+const NAMES = [WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER];
+
+/** What was given for each of NAMES, in that order, as found: one entry per property or `get`. */
+function given(headers: unknown): unknown[][] {
+  if (typeof headers !== 'object' || headers === null) return [[], [], []];
+  if (typeof (headers as { get?: unknown }).get === 'function') return NAMES.map((name) => [(headers as WebhookHeaderGetter).get(name)]);
   // Node lower-cases names, but hand-built objects and some adapters do not; several casings of one
   // name in one object count as repeats, so a second casing cannot smuggle in a different value.
   const record = headers as Record<string, unknown>;
-  return strings(Object.keys(record).flatMap((key) => (key.toLowerCase() === name ? [record[key]] : [])));
+  const found: unknown[][] = [[], [], []];
+  for (const key of Object.keys(record)) {
+    const slot = NAMES.indexOf(key.toLowerCase());
+    if (slot !== -1) found[slot].push(record[key]);
+  }
+  return found;
 }
 
+/** The values as strings, arrays flattened and absent ones dropped; null when one is neither a string nor an array of strings. */
 function strings(values: readonly unknown[]): string[] | null {
   const out: string[] = [];
   for (const value of values) {
@@ -91,10 +97,12 @@ function strings(values: readonly unknown[]): string[] | null {
   return out;
 }
 
-/** The one value of `name`: identical repeats (as array items or ", "-joined) are one value, different ones are refused. */
+/** The one value of `name`: identical repeats (array items or ", "-joined) are one value, different ones are refused. */
 function single(name: string, values: readonly string[] | null, code: WebhookVerificationErrorCode): string {
   if (values === null) throw new WebhookVerificationError(code, `The ${name} header is not a string`);
-  const distinct = new Set(values.flatMap((value) => value.split(JOINED)));
-  if (distinct.size > 1) throw new WebhookVerificationError(code, `The ${name} header is repeated with different values`);
-  return [...distinct][0];
+  const parts = values.join(JOINED).split(JOINED);
+  if (parts.some((part) => part !== parts[0])) {
+    throw new WebhookVerificationError(code, `The ${name} header is repeated with different values`);
+  }
+  return parts[0];
 }
