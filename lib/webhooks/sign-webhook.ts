@@ -14,11 +14,12 @@ export interface SignWebhookOptions {
   timestamp?: Date;
 }
 
-/** Computes one Standard Webhooks v1 signature entry (`v1,<base64>`). */
-export function computeWebhookSignature(key: Buffer, id: string, timestampSeconds: number, body: string | Buffer): string {
-  const hmac = createHmac('sha256', key).update(`${id}.${timestampSeconds}.`);
-  hmac.update(body);
-  return `v1,${hmac.digest('base64')}`;
+/**
+ * One Standard Webhooks v1 signature entry, `v1,` and the base64 HMAC-SHA256 of `<id>.<timestamp>.<body>`.
+ * The verifier computes the entry it expects with this too; it passes the timestamp text as received.
+ */
+export function computeWebhookSignature(key: Buffer, id: string, timestamp: number | string, body: string | Uint8Array): string {
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64')}`;
 }
 
 /**

@@ -1,13 +1,6 @@
 import type { WebhookHeadersInput } from './webhook-headers.js';
 import type { ApprovalDecisionPayload } from './webhook-payload.js';
-import {
-  decodeSecrets,
-  resolveNow,
-  resolveTolerance,
-  verifyWithKeys,
-  type WebhookVerifierOptions,
-  type WebhookVerifyOptions,
-} from './webhook-verifier.js';
+import { WebhookVerifier, type WebhookVerifierOptions, type WebhookVerifyOptions } from './webhook-verifier.js';
 
 export { DEFAULT_WEBHOOK_TOLERANCE_MS } from './webhook-verifier.js';
 
@@ -29,6 +22,5 @@ export function verifyWebhook(
   options?: VerifyWebhookOptions,
 ): ApprovalDecisionPayload {
   // Configuration errors (secret, then tolerance) first, so they surface on every request rather than only on well-formed ones.
-  const keys = decodeSecrets(secret);
-  return verifyWithKeys(keys, resolveTolerance(options), headers, rawBody, resolveNow(options));
+  return new WebhookVerifier(secret, options).verify(headers, rawBody, options);
 }

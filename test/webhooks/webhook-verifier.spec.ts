@@ -106,6 +106,25 @@ describe('WebhookVerifier: verify', () => {
   });
 });
 
+describe('WebhookVerifier: comparing signatures', () => {
+  const verifier = new WebhookVerifier(SECRET);
+  const good = sign(BODY, SECRET);
+
+  it('compares whole characters: one that differs only above the low byte does not match', () => {
+    const signature = good['webhook-signature'];
+    // U+0100 plus the code of the last digit: the same low byte, so a byte-truncating comparison would pass it.
+    const lookalike = signature.slice(0, -2) + String.fromCharCode(0x100 + signature.charCodeAt(signature.length - 2)) + signature.slice(-1);
+    expect(lookalike).toHaveLength(signature.length);
+    expectVerificationError(() => verifier.verify({ ...good, 'webhook-signature': lookalike }, BODY, { now: NOW }), 'invalid_signature_header');
+    expectVerificationError(() => verifier.verify({ ...good, 'webhook-signature': `${lookalike} ${sign(BODY, OTHER_SECRET)['webhook-signature']}` }, BODY, { now: NOW }), 'signature_mismatch');
+  });
+
+  it('needs the v1 prefix as part of the match: the right digest alone is no signature', () => {
+    const digest = good['webhook-signature'].slice('v1,'.length);
+    expectVerificationError(() => verifier.verify({ ...good, 'webhook-signature': digest }, BODY, { now: NOW }), 'invalid_signature_header');
+  });
+});
+
 describe('WebhookVerifier: secret rotation', () => {
   const rotating = new WebhookVerifier([OTHER_SECRET, SECRET]);
 
