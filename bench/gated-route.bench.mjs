@@ -5,9 +5,14 @@
  * - GET /gated/1 (@RequireApproval; the broker approves on creation, so one trigger round trip) vs
  *   GET /plain in the same app: what a gate costs per request.
  * - GET /plain in an app with SesameModule vs in an app without it: what the module costs an
- *   ungated route (its app-wide interceptor).
+ *   ungated route, on this Node and on Node 24 (scripts/fetch-node.mjs), by default and with
+ *   `requestContext: 'all-routes'`. Two apps differ by a few percent by chance on 2 shared cores, so
+ *   each round starts fresh processes, alternates which starts first and which is loaded first, and the
+ *   figure is the median of the per-round ratios, beside an A/A run (two identical apps without it).
  */
+import { execFileSync } from 'node:child_process';
 import autocannon from 'autocannon';
+import { fetchNode } from '../scripts/fetch-node.mjs';
 import { benchArgs, progress, writeResult } from './support/bench-output.mjs';
 import { forkHelper } from './support/child-process-rpc.mjs';
 import { median, round } from './support/stats.mjs';
@@ -50,6 +55,76 @@ for (let run = 1; run <= runs; run++) {
 const brokerStats = await broker.call('stats');
 await withSesame.stop();
 await withoutSesame.stop();
+
+// Ungated routes, A/B in fresh processes per round.
+const ROUNDS = quick ? 2 : 12;
+const AB_DURATION_S = quick ? 1 : 3;
+const AB_WARMUP_S = quick ? 1 : 1.5;
+const PAIRS = [
+  { name: 'with SesameModule vs without', a: 'with-sesame', b: 'without-sesame' },
+  { name: "with requestContext: 'all-routes' vs without", a: 'with-sesame-all-routes', b: 'without-sesame' },
+  { name: 'A/A: two identical apps without SesameModule', a: 'without-sesame', b: 'without-sesame' },
+];
+
+async function startServer(variant, execPath) {
+  return forkHelper('./route-server.mjs', [variant, broker.info.url, broker.info.apiKey], { execPath });
+}
+
+/** One round of one pair: fresh processes, warmed, each loaded once; `round` picks who starts and who is loaded first. */
+async function abRound(pair, execPath, roundIndex) {
+  const startAFirst = roundIndex % 2 === 0;
+  const loadAFirst = Math.floor(roundIndex / 2) % 2 === 0;
+  const servers = {};
+  for (const side of startAFirst ? ['a', 'b'] : ['b', 'a']) servers[side] = await startServer(pair[side], execPath);
+  try {
+    for (const side of ['a', 'b']) await load(`${servers[side].info.url}/plain`, AB_WARMUP_S);
+    const rps = {};
+    for (const side of loadAFirst ? ['a', 'b'] : ['b', 'a']) {
+      const result = await load(`${servers[side].info.url}/plain`, AB_DURATION_S);
+      if (result.errors > 0 || result.non2xx > 0 || result.timeouts > 0) throw new Error(`${pair[side]}: ${result.errors} errors, ${result.non2xx} non-2xx`);
+      rps[side] = result.requests.average;
+    }
+    return { ratio: rps.a / rps.b, rpsA: rps.a, rpsB: rps.b };
+  } finally {
+    await servers.a.stop();
+    await servers.b.stop();
+  }
+}
+
+async function abSeries(execPath) {
+  const rounds = new Map(PAIRS.map((pair) => [pair.name, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    // Interleaved: every pair once per round, in a rotating order.
+    for (let i = 0; i < PAIRS.length; i++) {
+      const pair = PAIRS[(i + r) % PAIRS.length];
+      const result = await abRound(pair, execPath, r);
+      rounds.get(pair.name).push(result);
+      progress(`round ${r + 1}/${ROUNDS} ${pair.name.padEnd(46)} ${round(result.ratio, 3)}x (${Math.round(result.rpsA)} / ${Math.round(result.rpsB)} req/s)`);
+    }
+  }
+  return PAIRS.map((pair) => {
+    const rows = rounds.get(pair.name);
+    const ratios = rows.map((row) => row.ratio);
+    return {
+      name: pair.name,
+      medianRatio: round(median(ratios), 3),
+      minRatio: round(Math.min(...ratios), 3),
+      maxRatio: round(Math.max(...ratios), 3),
+      rpsA: Math.round(median(rows.map((row) => row.rpsA))),
+      rpsB: Math.round(median(rows.map((row) => row.rpsB))),
+      perRound: ratios.map((ratio) => round(ratio, 3)),
+    };
+  });
+}
+
+// The machine's Node, then Node 24 from the npm registry (SESAME_BENCH_SKIP_NODE24=1 to skip it).
+const execPaths = [process.execPath, ...(process.env.SESAME_BENCH_SKIP_NODE24 ? [] : [fetchNode(24)])];
+const ungated = [];
+for (const execPath of execPaths) {
+  const node = execFileSync(execPath, ['--version'], { encoding: 'utf8' }).trim();
+  progress(`ungated A/B on Node ${node}: ${ROUNDS} rounds, ${AB_DURATION_S} s per load`);
+  ungated.push({ node, pairs: await abSeries(execPath) });
+}
 await broker.stop();
 
 function summary(name) {
@@ -73,6 +148,13 @@ writeResult(out, {
     'Latency figures are autocannon\'s per-run p50/p99 (ms, whole-millisecond resolution); the table shows the median over runs.',
   runs,
   approvalsCreatedOnBroker: brokerStats.total,
+  ungated: {
+    description:
+      `GET /plain, ${ROUNDS} rounds; each round starts both apps afresh (alternating which starts first and which is loaded first), warms each ${AB_WARMUP_S} s, then loads each ${AB_DURATION_S} s. ` +
+      'Ratio = requests/s of the first app / the second; the figure is the median of the per-round ratios, with their min and max.',
+    target: 'an ungated route in an app with SesameModule serves >= 0.97x the requests of the same app without it',
+    runtimes: ungated,
+  },
   cases: [
     { name: 'gated route (auto-approve) vs same app, ungated route', value: gated, baseline: { name: 'ungated route, same app', ...withModule }, ratio: { rps: round(gated.rps / withModule.rps, 2) } },
     { name: 'ungated route: app with SesameModule vs without', value: withModule, baseline: { name: 'app without SesameModule', ...withoutModule }, ratio: { rps: round(withModule.rps / withoutModule.rps, 2) } },

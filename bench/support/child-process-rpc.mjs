@@ -4,9 +4,14 @@ import { fileURLToPath } from 'node:url';
 /**
  * Forks one of the bench's helper processes and talks to it by request/answer over IPC.
  * `ready` resolves with what the child announces first; `call(cmd, args)` with its answer.
+ * `execPath` runs it on another Node binary (scripts/fetch-node.mjs).
  */
-export async function forkHelper(relativePath, args = [], { execArgv = [] } = {}) {
-  const child = fork(fileURLToPath(new URL(relativePath, import.meta.url)), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export async function forkHelper(relativePath, args = [], { execArgv = [], execPath = process.execPath } = {}) {
+  const child = fork(fileURLToPath(new URL(relativePath, import.meta.url)), args, { execArgv, execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // A benchmark that fails must not leave its helpers running (they hold its stdout open).
+  const killOnExit = () => child.kill();
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   const waiting = new Map();
   let seq = 0;
   const ready = new Promise((resolve, reject) => {

@@ -55,7 +55,7 @@ export async function createGatedContext(broker, clientOptions = {}) {
 }
 
 /** GET /plain answers at once; GET /gated/:id asks the broker first (when the app has SesameModule). */
-export function createRoutesModule({ broker, withSesame }) {
+export function createRoutesModule({ broker, withSesame, requestContext }) {
   class PlainController {
     plain() {
       return { ok: true };
@@ -84,7 +84,7 @@ export function createRoutesModule({ broker, withSesame }) {
   class SesameRoutesModule {}
   decorateClass(SesameRoutesModule, [
     Module({
-      imports: [SesameModule.forRoot({ apiKey: broker.apiKey, baseUrl: broker.url, env: {} })],
+      imports: [SesameModule.forRoot({ apiKey: broker.apiKey, baseUrl: broker.url, env: {}, ...(requestContext && { requestContext }) })],
       controllers: [PlainController, GatedController],
     }),
   ]);

@@ -69,7 +69,25 @@ function gatedRoute(r) {
     (c) =>
       `| ${c.name} | ${int(c.value.rps)} | ${fmt(c.value.p50)} / ${fmt(c.value.p99)} | ${int(c.baseline.rps)} | ${fmt(c.baseline.p50)} / ${fmt(c.baseline.p99)} | ${ratio(c.ratio.rps)} |`,
   );
-  return section(r, ['comparison', 'req/s', 'latency p50 / p99 (ms)', 'baseline req/s', 'baseline p50 / p99 (ms)', 'req/s ratio'], 'lrrrrr', rows);
+  const lines = section(r, ['comparison', 'req/s', 'latency p50 / p99 (ms)', 'baseline req/s', 'baseline p50 / p99 (ms)', 'req/s ratio'], 'lrrrrr', rows);
+  if (!r.ungated) return lines;
+  const abRows = r.ungated.runtimes.flatMap((runtime) =>
+    runtime.pairs.map(
+      (p) => `| ${runtime.node} | ${p.name} | ${ratio(p.medianRatio)} | ${ratio(p.minRatio)} to ${ratio(p.maxRatio)} | ${int(p.rpsA)} / ${int(p.rpsB)} | ${p.perRound.map((x) => fmt(x, 3)).join(' ')} |`,
+    ),
+  );
+  return [
+    ...lines,
+    '',
+    `#### Ungated routes, app with SesameModule vs without (fresh processes per round)`,
+    '',
+    r.ungated.description,
+    `Target: ${r.ungated.target}.`,
+    '',
+    '| Node | comparison | median ratio | per-round range | req/s (median, first / second) | per-round ratios |',
+    '| --- | --- | ---: | ---: | ---: | --- |',
+    ...abRows,
+  ];
 }
 
 const RENDERERS = {
