@@ -38,6 +38,8 @@ export async function buildSampleApp(): Promise<BuiltSampleApp> {
       JSON.stringify({ extends: join(ROOT, 'sample-app', 'tsconfig.json'), compilerOptions: { rootDir: './src', outDir: './dist' }, include: ['./src'] }),
     );
     await run(process.execPath, [TSC, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(pkg, 'dist', 'esm'), '--sourceMap', 'false'], { cwd: ROOT });
+    // The dashboard's CSS and browser script are files beside the compiled code, as `npm run build` copies them.
+    await run(process.execPath, [join(ROOT, 'scripts/copy-assets.mjs'), join(pkg, 'dist', 'esm')], { cwd: ROOT });
     await run(process.execPath, [TSC, '-p', join(app, 'tsconfig.json')], { cwd: app });
     return { main: join(app, 'dist', 'main.js'), remove };
   } catch (error) {
