@@ -1,4 +1,4 @@
-import type { Type } from '@nestjs/common';
+import type { ConfigurableModuleAsyncOptions, Type } from '@nestjs/common';
 import type { ApprovalGate } from '../approval-gate/approval-gate.js';
 import type { ApprovalStoreOption } from '../approval-store/approval-store.factory.js';
 import type { SesameClientOptions } from '../client/sesame-client.options.js';
@@ -62,3 +62,6 @@ export interface SesameModuleExtras {
    */
   requestContext?: 'gated-routes' | 'all-routes';
 }
+
+/** What `SesameModule.forRootAsync()` takes: `useFactory` (with `imports` and `inject`), `useClass` or `useExisting`, plus the extras. */
+export type SesameModuleAsyncOptions = ConfigurableModuleAsyncOptions<SesameModuleOptions, 'createSesameOptions'> & SesameModuleExtras;

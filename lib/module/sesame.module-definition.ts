@@ -4,8 +4,6 @@ import type { SesameModuleExtras, SesameModuleOptions } from './sesame-module.op
 export const {
   ConfigurableModuleClass: SesameConfigurableModule,
   MODULE_OPTIONS_TOKEN: SESAME_MODULE_OPTIONS,
-  OPTIONS_TYPE: SESAME_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: SESAME_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<SesameModuleOptions>({ moduleName: 'Sesame' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createSesameOptions')

@@ -15,14 +15,9 @@ import { SesameWebhookVerifier } from '../nest-webhooks/sesame-webhook.verifier.
 import { ApprovalsService } from './approvals.service.js';
 import { SesameConfig } from '../config/sesame.config.js';
 import { resolveSesameConfig } from './resolve-sesame-config.js';
-import {
-  SESAME_ASYNC_OPTIONS_TYPE,
-  SESAME_MODULE_OPTIONS,
-  SESAME_OPTIONS_TYPE,
-  SesameConfigurableModule,
-} from './sesame.module-definition.js';
+import { SESAME_MODULE_OPTIONS, SesameConfigurableModule } from './sesame.module-definition.js';
 import { SesameConfigError } from '../errors.js';
-import type { SesameModuleExtras, SesameModuleOptions } from './sesame-module.options.js';
+import type { SesameModuleAsyncOptions, SesameModuleExtras, SesameModuleOptions } from './sesame-module.options.js';
 
 // Stateful providers are built in factories, per app: two apps in one process share nothing.
 const providers: Provider[] = [
@@ -71,11 +66,11 @@ export class SesameModule extends SesameConfigurableModule implements BeforeAppl
     super();
   }
 
-  static override forRoot(options: typeof SESAME_OPTIONS_TYPE = {}): DynamicModule {
+  static override forRoot(options: SesameModuleOptions & SesameModuleExtras = {}): DynamicModule {
     return withExtras(super.forRoot(options), options);
   }
 
-  static override forRootAsync(options: typeof SESAME_ASYNC_OPTIONS_TYPE): DynamicModule {
+  static override forRootAsync(options: SesameModuleAsyncOptions): DynamicModule {
     return withExtras(super.forRootAsync(options), options);
   }
 

@@ -1,9 +1,9 @@
 /** The statuses an approval has in broker protocol v1: pending until decided, then one terminal status for good. */
-export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired'] as const;
-export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+export type ApprovalStatus = 'pending' | TerminalStatus;
+export type TerminalStatus = 'approved' | 'denied' | 'expired';
 
-export const TERMINAL_STATUSES = ['approved', 'denied', 'expired'] as const;
-export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly TerminalStatus[] = ['approved', 'denied', 'expired'];
+export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', ...TERMINAL_STATUSES];
 
 export function isApprovalStatus(value: unknown): value is ApprovalStatus {
   return (APPROVAL_STATUSES as readonly unknown[]).includes(value);

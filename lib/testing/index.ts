@@ -24,3 +24,7 @@ export { ApprovalAlreadyDecidedError, LocalBrokerStoppedError, WaitForApprovalTi
 export type { DecisionDetail, DecisionSource } from '../local-broker/approval-registry.js';
 export type { WebhookDeliveryRecord } from '../local-broker/webhook-delivery.js';
 export type { WireApproval } from '../protocol/wire-approval.js';
+// Types the broker's API uses, from the root entry, so this entry's types read on their own.
+export type { ApprovalStatus } from '../client/approval.types.js';
+export type { TerminalStatus } from '../errors.js';
+export type { WireWebhookPayload } from '../webhooks/webhook-payload.js';

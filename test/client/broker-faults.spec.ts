@@ -1,15 +1,6 @@
 import { inspect } from 'node:util';
-import {
-  ApprovalAborted,
-  ApprovalTimeout,
-  BrokerProtocolError,
-  BrokerUnavailableError,
-  NotFoundError,
-  RequestRejectedError,
-  SesameAuthError,
-  SesameClient,
-  SESAME_PACKAGE_VERSION,
-} from '../../lib/index.js';
+import { ApprovalAborted, ApprovalTimeout, BrokerProtocolError, BrokerUnavailableError, NotFoundError, RequestRejectedError, SesameAuthError, SesameClient } from '../../lib/index.js';
+import { SESAME_PACKAGE_VERSION } from '../../lib/version.js';
 import { ScriptedServer, wireApproval } from '../support/scripted-server.js';
 
 const API_KEY = 'sk_test_SECRET_faults_7f3a';

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
-import { DEFAULT_BROKER_URL, SesameClient, SesameConfigError } from '../../lib/index.js';
+import { SesameClient, SesameConfigError } from '../../lib/index.js';
+import { DEFAULT_BROKER_URL } from '../../lib/client/sesame-client.options.js';
 
 const KEY = 'sk_live_SECRET_options_91c2';
 

@@ -1,16 +1,8 @@
 import { Body, Controller, Module, Post, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
-import {
-  ApprovalStore,
-  InMemoryApprovalStore,
-  RedisApprovalStore,
-  RequireApproval,
-  SesameConfig,
-  SesameConfigError,
-  SesameModule,
-  type SesameModuleOptions,
-} from '../../lib/index.js';
+import { ApprovalStore, InMemoryApprovalStore, RedisApprovalStore, RequireApproval, SesameConfigError, SesameModule, type SesameModuleOptions } from '../../lib/index.js';
+import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { CapturingLogger } from '../support/nest-apps.js';
 import { RedisServer } from '../support/redis-server.js';
 

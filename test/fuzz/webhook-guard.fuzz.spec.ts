@@ -1,15 +1,8 @@
 import http from 'node:http';
 import { Controller, HttpCode, Injectable, Post, UseGuards } from '@nestjs/common';
 import fc from 'fast-check';
-import {
-  SesameModule,
-  SesameWebhookGuard,
-  SesameWebhookPayload,
-  SesameWebhookVerifier,
-  type ApprovalDecisionPayload,
-  type SesameWebhookRequest,
-  type WebhookHeadersInput,
-} from '../../lib/index.js';
+import { SesameModule, SesameWebhookGuard, SesameWebhookPayload, type ApprovalDecisionPayload, type SesameWebhookRequest, type WebhookHeadersInput } from '../../lib/index.js';
+import { SesameWebhookVerifier } from '../../lib/nest-webhooks/sesame-webhook.verifier.js';
 import { tally } from '../chaos/gated-call-harness.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
 import { FUZZ_TOLERANCE_MS, mutatedCaseFrom, objectHeaderValues, referenceVerdict, secretOf, validCaseFor, type WebhookCase } from './webhook-cases.js';

@@ -1,7 +1,8 @@
 import { inspect } from 'node:util';
 import { Injectable, Module, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { ApprovalsService, SesameConfig, SesameModule, type SesameModuleOptions } from '../../lib/index.js';
+import { ApprovalsService, SesameModule, type SesameModuleOptions } from '../../lib/index.js';
+import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 
 const API_KEY = 'sk_test_SECRET_module_4e7d';

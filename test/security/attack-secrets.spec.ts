@@ -1,7 +1,8 @@
 import { inspect } from 'node:util';
 import { Body, Controller, Injectable, Post } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { ApprovalGate, RequireApproval, SesameClient, SesameConfig, SesameConfigError, SesameModule } from '../../lib/index.js';
+import { ApprovalGate, RequireApproval, SesameClient, SesameConfigError, SesameModule } from '../../lib/index.js';
+import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { startApp, type StartedApp } from '../support/nest-apps.js';
 

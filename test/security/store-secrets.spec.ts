@@ -4,20 +4,8 @@ import { Body, Controller, Injectable, Post, type INestApplication } from '@nest
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
-import {
-  ApprovalDecisionDispatcher,
-  ApprovalGate,
-  ApprovalStore,
-  ApprovalStoreUnavailableError,
-  OnApprovalDecision,
-  RedisApprovalStore,
-  RequireApproval,
-  SesameConfig,
-  SesameConfigError,
-  SesameModule,
-  signWebhook,
-  type ApprovalStoreOption,
-} from '../../lib/index.js';
+import { ApprovalDecisionDispatcher, ApprovalGate, ApprovalStore, ApprovalStoreUnavailableError, OnApprovalDecision, RedisApprovalStore, RequireApproval, SesameConfigError, SesameModule, signWebhook, type ApprovalStoreOption } from '../../lib/index.js';
+import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ApprovalGateExplorer } from '../../lib/approval-gate/approval-gate.explorer.js';
 import { CapturingLogger } from '../support/nest-apps.js';
