@@ -1,5 +1,5 @@
-import { parseCliArgs, CLI_USAGE } from '../../../lib/cli/cli-args.js';
-import { runCli, type CliIo } from '../../../lib/cli/run-cli.js';
+import { parseCliArgs, CLI_USAGE } from '../../lib/cli/cli-args.js';
+import { runCli, type CliIo } from '../../lib/cli/run-cli.js';
 
 class RecordingIo implements CliIo {
   readonly lines: string[] = [];
