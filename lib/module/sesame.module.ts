@@ -9,6 +9,7 @@ import { ApprovalGateExplorer } from '../approval-gate/approval-gate.explorer.js
 import { ApprovalGateInterceptor } from '../approval-gate/approval-gate.interceptor.js';
 import { ApprovalRequestContext } from '../approval-gate/approval-request.context.js';
 import { ApprovalDecisionDispatcher } from '../nest-webhooks/approval-decision.dispatcher.js';
+import { DecisionHandlerExplorer } from '../nest-webhooks/decision-handler.explorer.js';
 import { createSesameWebhookController } from '../nest-webhooks/sesame-webhook.controller.js';
 import { SesameWebhookGuard } from '../nest-webhooks/sesame-webhook.guard.js';
 import { SesameWebhookVerifier } from '../nest-webhooks/sesame-webhook.verifier.js';
@@ -38,6 +39,7 @@ const providers: Provider[] = [
   { provide: APP_FILTER, useClass: ApprovalExceptionFilter },
   SesameWebhookVerifier,
   SesameWebhookGuard,
+  DecisionHandlerExplorer,
   ApprovalDecisionDispatcher,
 ];
 
