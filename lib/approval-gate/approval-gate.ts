@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Approval } from '../client/approval.js';
 import type { TriggerApprovalInput } from '../client/approval.types.js';
@@ -6,7 +5,6 @@ import { TRIGGER_BOUND } from '../client/approvals.resource.js';
 import { SesameClient } from '../client/sesame-client.js';
 import { reservedDedupKeyProblem } from '../client/trigger-approval.input.js';
 import { ApprovalDenied, ApprovalTimeout, NotFoundError, RequestRejectedError } from '../errors.js';
-import { ApprovalStoreUnavailableError } from '../approval-store/approval-store.errors.js';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { SesameConfig } from '../config/sesame.config.js';
 import {
@@ -28,6 +26,7 @@ import {
   type ApprovalMismatchCode,
 } from './approval-gate.errors.js';
 import { readApprovalIdHeader } from './approval-id.header.js';
+import { ApprovalSingleUse, USE_CLAIM_LEASE_MS } from './approval-single-use.js';
 import { ApprovalRequestContext, type ApprovalHttpRequest } from './approval-request.context.js';
 import { NotCanonicalError } from './canonical-json.js';
 import type { ApprovalGateRunner, GatedCall } from './gated-method.js';
@@ -40,24 +39,12 @@ const DEFAULT_RETRY_AFTER_MS = 5_000;
  * 504 or as a 403 "expired" depending on which timer won by a millisecond.
  */
 const BLOCKING_EXPIRY_GRACE_MS = 1_000;
-/**
- * A used mark is kept for the approval's whole lifetime (from the broker's own timestamps) plus this,
- * counted from when it was used: a replica whose clock lags by less still finds the mark for as long as
- * it would accept the approval. No replica clock sets how long the mark lives.
- */
-const USED_MARK_MARGIN_MS = 24 * 3_600_000;
-/** Broker maximum (7 days): the lifetime assumed when the broker gave no expiry. */
-const MAX_APPROVAL_LIFETIME_MS = 7 * 24 * 3_600_000;
-/**
- * How long a use claim lasts before it is confirmed. Claim and confirm are two store round trips apart;
- * a claim left over by an attempt that failed between them lapses after this, so the call can run then.
- */
-const USE_CLAIM_LEASE_MS = 30_000;
 /** How many used approvals of one identical request a new request steps past before giving up (409). */
 const MAX_USED_IN_A_ROW = 32;
 
 /** useOnce(): the approval already ran its call (a repeat of an identical request steps past it). */
 const USED = Symbol('used');
+
 
 /** What an approval must carry to run this call: its binding, and the content this call shows the human. */
 interface ExpectedApproval {
@@ -81,6 +68,7 @@ interface ExpectedApproval {
 export class ApprovalGate implements ApprovalGateRunner {
   protected readonly logger = new Logger('SesameApproval');
   #pending = 0;
+  readonly #singleUse: ApprovalSingleUse;
   /** Class names bound so far: a second class under a taken name is refused (see canonical-json.ts). */
   readonly #classes = new Map<string, unknown>();
 
@@ -89,7 +77,9 @@ export class ApprovalGate implements ApprovalGateRunner {
     protected readonly config: SesameConfig,
     protected readonly requestContext: ApprovalRequestContext,
     @Inject(ApprovalStore) protected readonly store: ApprovalStore,
-  ) {}
+  ) {
+    this.#singleUse = new ApprovalSingleUse(store, this.logger);
+  }
 
   /** Blocking approvals this gate is waiting on right now. */
   get pendingCount(): number {
@@ -296,26 +286,19 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 
   /**
-   * Takes the approval's single use, then runs the call; throws 409 (used, in use) or 503 (store).
-   * Two store steps: claim `approval:<id>` with a random token and a short lease, then complete it
-   * (the used mark, kept past the approval's life); the call runs only once the mark is confirmed.
-   * `digest`: the binding to check the live arguments against right before the call (undefined when
-   * nothing in the call can change). `stepPastUsed`: answer USED instead of throwing when the approval
-   * already ran (async mode then asks for a fresh approval). If the store cannot confirm, the call does not run and the claim is undone
-   * where possible, so a retry can run it: exactly once overall.
+   * Takes the approval's single use (approval-single-use.ts), then runs the call; throws 409 (used, in
+   * use) or 503 (store). `digest`: the binding to check the live arguments against right before the call
+   * (undefined when nothing in the call can change). `stepPastUsed`: answer USED instead of throwing when
+   * the approval already ran (async mode then asks for a fresh approval).
    */
   private async useOnce(call: GatedCall, approval: Approval, digest: string | undefined, unshared: boolean, stepPastUsed = false): Promise<unknown> {
-    const key = `approval:${approval.id}`;
-    const token = randomUUID();
-    const claim = await this.storeStep(approval, token, () => this.store.claim(key, token, USE_CLAIM_LEASE_MS));
-    if (claim === 'done') {
+    const taken = await this.#singleUse.take(approval);
+    if (taken === 'used') {
       if (stepPastUsed) return USED;
       this.logger.warn(`Approval refused: action=${approval.action} id=${approval.id} already used, for ${call.className}.${call.methodName}`);
       throw new ApprovalAlreadyUsedError(approval.id);
     }
-    // 'held': another attempt is between its claim and its confirmation; or, our lease lapsed before we confirmed (a stalled process).
-    const confirmed = claim === 'claimed' && (await this.storeStep(approval, token, () => this.store.complete(key, token, this.usedMarkTtl(approval))));
-    if (!confirmed) {
+    if (taken === 'in_use') {
       this.logger.warn(`Approval refused: action=${approval.action} id=${approval.id} in use by another attempt, for ${call.className}.${call.methodName}`);
       throw new ApprovalInUseError(approval.id, USE_CLAIM_LEASE_MS);
     }
@@ -326,36 +309,6 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
     return call.method.apply(call.instance, call.args);
-  }
-
-  /**
-   * Runs a claim or confirm step, asked again once if the store fails (asked again with the same token,
-   * each answers the same, so an answer lost to a timeout is found again). If it fails twice, nothing
-   * runs and the token's claim is undone where the store allows, so a retry can run the call.
-   */
-  private async storeStep<T>(approval: Approval, token: string, step: () => Promise<T>): Promise<T> {
-    try {
-      try {
-        return await step();
-      } catch (error) {
-        if (!(error instanceof ApprovalStoreUnavailableError)) throw error;
-        return await step();
-      }
-    } catch (error) {
-      await this.store.release(`approval:${approval.id}`, token).catch(() => {
-        this.logger.error(
-          `Approval ${approval.id}: the approval store failed while taking its single use, and the claim could not be undone; nothing ran. ` +
-            `A retry gets 409 approval_in_use until the claim lapses (${USE_CLAIM_LEASE_MS} ms) and runs then, unless the confirmation had landed (409 approval_already_used).`,
-        );
-      });
-      throw error;
-    }
-  }
-
-  /** The approval's lifetime by the broker's own timestamps, plus the margin: no local clock involved. */
-  private usedMarkTtl(approval: Approval): number {
-    const lifetime = approval.expiresAt ? approval.expiresAt.getTime() - approval.createdAt.getTime() : MAX_APPROVAL_LIFETIME_MS;
-    return Math.ceil(Math.min(Math.max(1, lifetime), MAX_APPROVAL_LIFETIME_MS) + USED_MARK_MARGIN_MS);
   }
 
   /** Turns the decorator's options and the call's arguments into the approval request. */
