@@ -22,7 +22,7 @@ export class Approval implements ApprovalData {
   readonly #waiter: ApprovalWaiter;
 
   constructor(data: ApprovalData, waiter: ApprovalWaiter) {
-    // Field by field rather than Object.assign: this runs on every broker answer, and only these fields belong here.
+    // Field by field: only these fields belong on an Approval, whatever else the data object carries.
     this.id = data.id;
     this.action = data.action;
     this.summary = data.summary;
