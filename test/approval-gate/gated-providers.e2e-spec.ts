@@ -1,6 +1,5 @@
 import { Injectable, Module, type INestApplication, type OnModuleInit } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { Test } from '@nestjs/testing';
 import {
   ApprovalAlreadyUsedError,
   ApprovalDenied,
@@ -14,6 +13,7 @@ import {
   SkipApproval,
 } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
+import { startApp } from '../support/nest-apps.js';
 
 @Injectable()
 class PaymentsService {
@@ -73,14 +73,16 @@ class OpsService implements OnModuleInit {
 }
 
 const API_KEY = 'sk_test_SECRET_providers_2d9c';
+/** Provider-only apps: initialised, not listening, not logging. */
+const QUIET = { logger: false, listen: false } as const;
 
 async function createApp(broker: LocalBroker, extra: Partial<Parameters<typeof SesameModule.forRoot>[0]> = {}): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [SesameModule.forRoot({ apiKey: broker.apiKey, baseUrl: broker.url, env: {}, ...extra })],
-    providers: [PaymentsService, OpsService],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  await app.init();
+  const { app } = await startApp(
+    'express',
+    { imports: [SesameModule.forRoot({ apiKey: broker.apiKey, baseUrl: broker.url, env: {}, ...extra })], providers: [PaymentsService, OpsService] },
+    undefined,
+    QUIET,
+  );
   return app;
 }
 
@@ -223,20 +225,18 @@ describe('SesameModule configuration', () => {
       providers: [PaymentsService, OpsService],
     })
     class AsyncAppModule {}
-    const moduleRef = await Test.createTestingModule({ imports: [AsyncAppModule] }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    await app.init();
+    const { app } = await startApp('express', { imports: [AsyncAppModule] }, undefined, QUIET);
     await expect(app.get(PaymentsService).refund(300, 'cus_async')).resolves.toBe('300 EUR to cus_async');
     await app.close();
   });
 
   it('falls back to SESAME_API_KEY / SESAME_BROKER_URL from the environment', async () => {
-    const app = await Test.createTestingModule({
-      imports: [SesameModule.forRoot({ env: { SESAME_API_KEY: API_KEY, SESAME_BROKER_URL: broker.url } })],
-      providers: [PaymentsService, OpsService],
-    })
-      .compile()
-      .then((m) => m.createNestApplication({ logger: false }).init());
+    const { app } = await startApp(
+      'express',
+      { imports: [SesameModule.forRoot({ env: { SESAME_API_KEY: API_KEY, SESAME_BROKER_URL: broker.url } })], providers: [PaymentsService, OpsService] },
+      undefined,
+      QUIET,
+    );
     await expect(app.get(PaymentsService).refund(1, 'cus_env')).resolves.toContain('cus_env');
     await app.close();
   });
@@ -247,8 +247,7 @@ describe('SesameModule configuration', () => {
     [{ apiKey: API_KEY, defaultTimeout: -5, env: {} }, /defaultTimeout/],
     [{ apiKey: API_KEY, webhookSecret: 'plaintext-secret-value', env: {} }, /webhookSecret/],
   ])('invalid options fail at bootstrap with a message naming the option (%#)', async (options, message) => {
-    const moduleRef = Test.createTestingModule({ imports: [SesameModule.forRoot(options)] });
-    const error = await moduleRef.compile().then((m) => m.createNestApplication({ logger: false }).init()).catch((e: unknown) => e);
+    const error = await startApp('express', { imports: [SesameModule.forRoot(options)] }, undefined, QUIET).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SesameConfigError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain(API_KEY);

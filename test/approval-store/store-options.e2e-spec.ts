@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 import { ApprovalStore, InMemoryApprovalStore, RedisApprovalStore, RequireApproval, SesameConfigError, SesameModule, type SesameModuleOptions } from '../../lib/index.js';
 import { SesameConfig } from '../../lib/config/sesame.config.js';
-import { CapturingLogger } from '../support/nest-apps.js';
+import { createApp, startApp } from '../support/nest-apps.js';
 import { RedisServer } from '../support/redis-server.js';
 
 @Controller()
@@ -18,9 +18,7 @@ class AsyncController {
 const BASE: SesameModuleOptions = { apiKey: 'sk_test_SECRET_store_options_90ab', baseUrl: 'http://127.0.0.1:9', env: {} };
 
 async function boot(options: SesameModuleOptions): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({ imports: [SesameModule.forRoot(options)] }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  await app.init();
+  const { app } = await startApp('express', { imports: [SesameModule.forRoot(options)] }, undefined, { logger: false, listen: false });
   return app;
 }
 
@@ -60,10 +58,11 @@ describe('SesameModule store option', () => {
   });
 
   it('forRootAsync takes the store from the factory', async () => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [SesameModule.forRootAsync({ useFactory: async () => ({ ...BASE, store: { type: 'redis' as const, url: redis.url } }) })],
-    }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
+    const { app } = await createApp(
+      'express',
+      { imports: [SesameModule.forRootAsync({ useFactory: async () => ({ ...BASE, store: { type: 'redis' as const, url: redis.url } }) })] },
+      { logger: false },
+    );
     apps.push(app);
     await app.init();
     expect(app.get(ApprovalStore)).toBeInstanceOf(RedisApprovalStore);
@@ -129,9 +128,7 @@ describe('SesameModule store option', () => {
 
   it("warns at boot when async routes rely on the default in-memory store, not when it was chosen", async () => {
     const warningsWith = async (options: SesameModuleOptions) => {
-      const moduleRef = await Test.createTestingModule({ imports: [SesameModule.forRoot(options)], controllers: [AsyncController] }).compile();
-      const logger = new CapturingLogger();
-      const app = moduleRef.createNestApplication({ logger });
+      const { app, logger } = await createApp('express', { imports: [SesameModule.forRoot(options)], controllers: [AsyncController] }, { rawBody: false });
       apps.push(app);
       await app.init();
       return logger.lines.filter((l) => l.startsWith('warn') && l.includes('in-memory approval store'));

@@ -1,7 +1,6 @@
-import { Controller, Injectable, Module, Param, Post, type INestApplication, type LoggerService } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { ExpressAdapter } from '@nestjs/platform-express';
+import { Controller, Injectable, Param, Post, type INestApplication } from '@nestjs/common';
 import { RequireApproval, SesameModule, type SesameModuleOptions } from '../../lib/index.js';
+import { startApp, type CapturingLogger } from '../support/nest-apps.js';
 
 /** Counts every run of a gated body, by call id: the one thing the invariants are about. */
 @Injectable()
@@ -46,16 +45,12 @@ export interface ChaosApp {
 }
 
 /** A real Nest app on Express, listening on loopback, gated through `options.baseUrl`. */
-export async function startChaosApp(options: SesameModuleOptions, logger: LoggerService): Promise<ChaosApp> {
-  @Module({
-    imports: [SesameModule.forRoot({ env: {}, ...options })],
-    controllers: [TransfersController],
-    providers: [RunLedger, TransfersService],
-  })
-  class ChaosModule {}
-
-  const app = await NestFactory.create(ChaosModule, new ExpressAdapter(), { logger });
-  await app.listen(0, '127.0.0.1');
-  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
+export async function startChaosApp(options: SesameModuleOptions, logger: CapturingLogger): Promise<ChaosApp> {
+  const { app, url } = await startApp(
+    'express',
+    { imports: [SesameModule.forRoot({ env: {}, ...options })], controllers: [TransfersController], providers: [RunLedger, TransfersService] },
+    undefined,
+    { logger, rawBody: false },
+  );
   return { app, url, ledger: app.get(RunLedger), transfers: app.get(TransfersService) };
 }

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import fc from 'fast-check';
 import { ApprovalError, RequireApproval, SesameModule } from '../../lib/index.js';
 import { tally } from '../chaos/gated-call-harness.js';
+import { startContext } from '../support/nest-apps.js';
 import { wireApproval } from '../support/scripted-server.js';
 
 /**
@@ -143,9 +143,10 @@ describe(`a gated method against ${RUNS} malformed broker answers`, () => {
 
   beforeAll(async () => {
     const url = await broker.start();
-    @Module({ imports: [SesameModule.forRoot({ apiKey: 'sk_test_fuzz_broker', baseUrl: url, env: {}, retry: { retries: 1, minDelay: 1, maxDelay: 2 } })], providers: [Vault] })
-    class FuzzModule {}
-    app = await NestFactory.createApplicationContext(FuzzModule, { logger: false });
+    app = await startContext(
+      { imports: [SesameModule.forRoot({ apiKey: 'sk_test_fuzz_broker', baseUrl: url, env: {}, retry: { retries: 1, minDelay: 1, maxDelay: 2 } })], providers: [Vault] },
+      { logger: false },
+    );
   });
   afterAll(async () => {
     await app?.close();

@@ -1,9 +1,9 @@
 import { inspect } from 'node:util';
 import { Injectable, Module, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { ApprovalsService, SesameModule, type SesameModuleOptions } from '../../lib/index.js';
 import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
+import { startApp } from '../support/nest-apps.js';
 
 const API_KEY = 'sk_test_SECRET_module_4e7d';
 const WEBHOOK_SECRET = 'whsec_c2VjcmV0LW1vZHVsZS10ZXN0LTAxMjM0NTY3';
@@ -19,9 +19,8 @@ describe('SesameModule registration styles', () => {
   afterAll(() => broker.stop());
 
   const boot = async (imports: unknown[], providers: unknown[] = []) => {
-    const moduleRef = await Test.createTestingModule({ imports: imports as never[], providers: providers as never[] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    return app.init();
+    ({ app } = await startApp('express', { imports: imports as never[], providers: providers as never[] }, undefined, { logger: false, listen: false }));
+    return app;
   };
   const roundTrip = async (approvals: ApprovalsService) => {
     const approval = await approvals.trigger({ action: 'module.check', summary: 'check' });

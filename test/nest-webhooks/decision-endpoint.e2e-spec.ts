@@ -1,8 +1,4 @@
 import { Controller, Injectable, Scope, type INestApplication } from '@nestjs/common';
-import type { AbstractHttpAdapter } from '@nestjs/core';
-import { ExpressAdapter } from '@nestjs/platform-express';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
 import {
   ApprovalsService,
   generateWebhookSecret,
@@ -15,7 +11,7 @@ import { ApprovalDecisionDispatcher } from '../../lib/nest-webhooks/approval-dec
 import { OnApprovalDecision, ON_APPROVAL_DECISION_METADATA } from '../../lib/nest-webhooks/on-approval-decision.decorator.js';
 import { createSesameWebhookController } from '../../lib/nest-webhooks/sesame-webhook.controller.js';
 import { LocalBroker, type WebhookDeliveryRecord } from '../../lib/testing/index.js';
-import { CapturingLogger } from '../support/nest-apps.js';
+import { ADAPTERS, createApp, startApp, type CapturingLogger } from '../support/nest-apps.js';
 import { nextDelivery } from '../support/broker-events.js';
 
 const SECRET = generateWebhookSecret();
@@ -122,12 +118,7 @@ class PerRequestHandlers {
 const HANDLER_PROVIDERS = [RefundHandlers, AuditHandlers, BulkDeleteHandlers, FlakyHandlers, PerRequestHandlers];
 
 
-const adapters: [string, () => AbstractHttpAdapter][] = [
-  ['express', () => new ExpressAdapter()],
-  ['fastify', () => new FastifyAdapter()],
-];
-
-describe.each(adapters)('built-in decision endpoint on %s', (_adapterName, createAdapter) => {
+describe.each(ADAPTERS)('built-in decision endpoint on %s', (adapter) => {
   let broker: LocalBroker;
   let app: INestApplication;
   let logger: CapturingLogger;
@@ -139,16 +130,11 @@ describe.each(adapters)('built-in decision endpoint on %s', (_adapterName, creat
       webhookSecret: SECRET,
       webhookRetry: { attempts: 3, baseDelayMs: 10, timeoutMs: 5000 },
     });
-    const moduleRef = await Test.createTestingModule({
+    ({ app, logger, url } = await startApp(adapter, {
       imports: [SesameModule.forRoot({ apiKey: broker.apiKey, baseUrl: broker.url, webhookSecret: SECRET, env: {}, webhookPath: WEBHOOK_PATH })],
       controllers: [RefundUiController],
       providers: [CallLog, ...HANDLER_PROVIDERS],
-    }).compile();
-    logger = new CapturingLogger();
-    app = moduleRef.createNestApplication(createAdapter(), { rawBody: true });
-    app.useLogger(logger);
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
+    }));
   });
 
   afterEach(async () => {
@@ -251,7 +237,7 @@ describe.each(adapters)('built-in decision endpoint on %s', (_adapterName, creat
   });
 });
 
-describe.each(adapters)('SesameModule webhook configuration on %s', (_adapterName, createAdapter) => {
+describe.each(ADAPTERS)('SesameModule webhook configuration on %s', (adapter) => {
   let app: INestApplication | undefined;
 
   afterEach(async () => {
@@ -260,8 +246,7 @@ describe.each(adapters)('SesameModule webhook configuration on %s', (_adapterNam
   });
 
   async function boot(options: Parameters<typeof SesameModule.forRoot>[0], providers = [CallLog, RefundHandlers, AuditHandlers]): Promise<void> {
-    const moduleRef = await Test.createTestingModule({ imports: [SesameModule.forRoot(options)], providers }).compile();
-    app = moduleRef.createNestApplication(createAdapter(), { rawBody: true, logger: false });
+    ({ app } = await createApp(adapter, { imports: [SesameModule.forRoot(options)], providers }, { logger: false }));
     await app.init();
   }
 

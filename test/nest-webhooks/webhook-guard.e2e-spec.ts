@@ -6,18 +6,13 @@ import {
   UnauthorizedException,
   UseGuards,
   type INestApplication,
-  type NestApplicationOptions,
 } from '@nestjs/common';
-import type { AbstractHttpAdapter } from '@nestjs/core';
-import { ExpressAdapter } from '@nestjs/platform-express';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { generateWebhookSecret, signWebhook, SesameModule, type ApprovalDecisionPayload, type WebhookVerificationError } from '../../lib/index.js';
 import { SesameWebhookPayload } from '../../lib/nest-webhooks/sesame-webhook-payload.decorator.js';
 import { SESAME_WEBHOOK_PAYLOAD, SesameWebhookGuard } from '../../lib/nest-webhooks/sesame-webhook.guard.js';
 import { SesameWebhookVerifier } from '../../lib/nest-webhooks/sesame-webhook.verifier.js';
-import { CapturingLogger } from '../support/nest-apps.js';
+import { ADAPTERS, CapturingLogger, startApp } from '../support/nest-apps.js';
 
 const SECRET = generateWebhookSecret();
 const OLD_SECRET = generateWebhookSecret();
@@ -79,28 +74,24 @@ class StrictHooksController {
   }
 }
 
-const adapters: [string, () => AbstractHttpAdapter][] = [
-  ['express', () => new ExpressAdapter()],
-  ['fastify', () => new FastifyAdapter()],
-];
-
-describe.each(adapters)('SesameWebhookGuard on %s', (adapterName, createAdapter) => {
+describe.each(ADAPTERS)('SesameWebhookGuard on %s', (adapter) => {
   let app: INestApplication | undefined;
   let logger: CapturingLogger;
   let signatures: string[];
 
-  async function boot(options: { secrets?: string | string[]; app?: NestApplicationOptions } = {}): Promise<INestApplication> {
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        SesameModule.forRoot({ apiKey: 'sk_test_guard', baseUrl: 'http://127.0.0.1:9', env: {}, webhookSecret: options.secrets ?? SECRET }),
-      ],
-      controllers: [HooksController, StrictHooksController],
-      providers: [Inbox, UnauthorizedWebhookGuard],
-    }).compile();
-    app = moduleRef.createNestApplication(createAdapter(), options.app ?? { rawBody: true });
-    app.useLogger(logger);
-    await app.init();
-    if (adapterName === 'fastify') await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
+  async function boot(options: { secrets?: string | string[]; rawBody?: boolean } = {}): Promise<INestApplication> {
+    ({ app } = await startApp(
+      adapter,
+      {
+        imports: [
+          SesameModule.forRoot({ apiKey: 'sk_test_guard', baseUrl: 'http://127.0.0.1:9', env: {}, webhookSecret: options.secrets ?? SECRET }),
+        ],
+        controllers: [HooksController, StrictHooksController],
+        providers: [Inbox, UnauthorizedWebhookGuard],
+      },
+      undefined,
+      { rawBody: options.rawBody, logger, listen: false },
+    ));
     return app;
   }
 
@@ -259,7 +250,7 @@ describe.each(adapters)('SesameWebhookGuard on %s', (adapterName, createAdapter)
   });
 
   it('answers 500 and logs how to fix it when the app was created without rawBody', async () => {
-    const target = await boot({ app: {} });
+    const target = await boot({ rawBody: false });
     const res = await post(target, '/hooks/sesame', BODY, { ...sign(BODY) });
 
     expect(res.status).toBe(500);
@@ -314,15 +305,18 @@ describe('SesameWebhookVerifier without a secret', () => {
   });
 
   it('reports configured = false, verify() throws SesameConfigError, and the guard answers 500', async () => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [SesameModule.forRoot({ apiKey: 'sk_test_guard', baseUrl: 'http://127.0.0.1:9', env: {} })],
-      controllers: [HooksController],
-      providers: [Inbox],
-    }).compile();
-    const logger = new CapturingLogger();
-    app = moduleRef.createNestApplication(new ExpressAdapter(), { rawBody: true });
-    app.useLogger(logger);
-    await app.init();
+    const started = await startApp(
+      'express',
+      {
+        imports: [SesameModule.forRoot({ apiKey: 'sk_test_guard', baseUrl: 'http://127.0.0.1:9', env: {} })],
+        controllers: [HooksController],
+        providers: [Inbox],
+      },
+      undefined,
+      { listen: false },
+    );
+    ({ app } = started);
+    const { logger } = started;
 
     const verifier = app.get(SesameWebhookVerifier);
     expect(verifier.configured).toBe(false);

@@ -1,10 +1,9 @@
 import { inspect } from 'node:util';
 import { Body, Controller, Injectable, Post } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { ApprovalGate, RequireApproval, SesameClient, SesameConfigError, SesameModule } from '../../lib/index.js';
 import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
-import { startApp, type StartedApp } from '../support/nest-apps.js';
+import { compileError, startApp, type StartedApp } from '../support/nest-apps.js';
 
 /**
  * Attacks on the secrets the gate holds besides those the existing suites cover: the binding secret
@@ -120,13 +119,7 @@ describe('bad binding secrets and unsendable API keys fail without naming them',
     ['a binding secret of the wrong type', { bindingSecret: 1234567 as unknown as string }],
     ['a short binding secret from the environment', { env: { SESAME_API_KEY: API_KEY, SESAME_BINDING_SECRET: 'CANARYenvshort' } }],
   ])('%s: a SesameConfigError without the value', async (_label, options) => {
-    const error = await Test.createTestingModule({ imports: [SesameModule.forRoot({ apiKey: API_KEY, env: {}, ...options })] })
-      .compile()
-      .then((ref: { close(): Promise<void> }) => ref.close())
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const error = await compileError({ imports: [SesameModule.forRoot({ apiKey: API_KEY, env: {}, ...options })] });
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/bindingSecret/);
     const joined = capture(error).join('\n');

@@ -9,13 +9,10 @@ import {
   type INestApplication,
   type ModuleMetadata,
 } from '@nestjs/common';
-import { ExpressAdapter } from '@nestjs/platform-express';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
 import { ApprovalDenied, RequireApproval, SesameConfigError, SesameModule, SkipApproval } from '../../lib/index.js';
 import { isGatedMethod } from '../../lib/approval-gate/gated-method.js';
 import { LocalBroker } from '../../lib/testing/index.js';
-import { ADAPTERS, startApp, type AdapterName, type StartedApp } from '../support/nest-apps.js';
+import { ADAPTERS, createApp, startApp, type AdapterName, type StartedApp } from '../support/nest-apps.js';
 
 /**
  * Holes in the class-level @RequireApproval: inherited methods, symbol-keyed methods and ungated
@@ -113,13 +110,11 @@ async function initApp(
   metadata: ModuleMetadata,
   use: (app: INestApplication) => Promise<void> = async () => {},
 ): Promise<unknown> {
-  const moduleRef = await Test.createTestingModule({
-    ...metadata,
-    imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} }), ...(metadata.imports ?? [])],
-  }).compile();
-  const app: INestApplication = moduleRef.createNestApplication(adapter === 'express' ? new ExpressAdapter() : new FastifyAdapter(), {
-    logger: false,
-  });
+  const { app } = await createApp(
+    adapter,
+    { ...metadata, imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} }), ...(metadata.imports ?? [])] },
+    { logger: false, rawBody: false },
+  );
   try {
     await app.init();
     await use(app);

@@ -1,12 +1,11 @@
 import http from 'node:http';
 import { inspect } from 'node:util';
 import { Controller, Get, Injectable, Post, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { ApprovalDecisionDispatcher, OnApprovalDecision, RequireApproval, SesameClient, SesameModule, signWebhook, verifyWebhook, type ApprovalDecisionPayload } from '../../lib/index.js';
 import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ScriptedServer } from '../support/scripted-server.js';
-import { CapturingLogger, startApp } from '../support/nest-apps.js';
+import { CapturingLogger, compileError, startApp } from '../support/nest-apps.js';
 
 /**
  * Runs the package's paths (gated routes through every outcome, webhooks good and bad, bad options)
@@ -203,13 +202,7 @@ describe('secrets never surface in logs, errors or answers', () => {
       { apiKey: API_KEY, env: {}, store: { type: 'redis' as const, url: `redis://:${encodeURIComponent(WEBHOOK_SECRET)}@127.0.0.1:6379x` } },
     ];
     for (const options of moduleErrors) {
-      const error = await Test.createTestingModule({ imports: [SesameModule.forRoot(options)] })
-        .compile()
-        .then((ref) => ref.close())
-        .then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+      const error = await compileError({ imports: [SesameModule.forRoot(options)] });
       expect(error).toBeInstanceOf(Error);
       captureError(error);
     }

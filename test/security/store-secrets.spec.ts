@@ -1,14 +1,12 @@
 import net from 'node:net';
 import { inspect } from 'node:util';
 import { Body, Controller, Injectable, Post, type INestApplication } from '@nestjs/common';
-import { ExpressAdapter } from '@nestjs/platform-express';
-import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 import { ApprovalDecisionDispatcher, ApprovalGate, ApprovalStore, ApprovalStoreUnavailableError, OnApprovalDecision, RedisApprovalStore, RequireApproval, SesameConfigError, SesameModule, signWebhook, type ApprovalStoreOption } from '../../lib/index.js';
 import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ApprovalGateExplorer } from '../../lib/approval-gate/approval-gate.explorer.js';
-import { CapturingLogger } from '../support/nest-apps.js';
+import { CapturingLogger, compileError, startApp } from '../support/nest-apps.js';
 import { RedisServer, whenRedisReady } from '../support/redis-server.js';
 
 /**
@@ -193,10 +191,7 @@ describe('the Redis password never surfaces', () => {
   async function boot(store: ApprovalStoreOption): Promise<Booted> {
     const logger = new CapturingLogger();
     loggers.push(logger);
-    const moduleRef = await Test.createTestingModule(moduleFor(store)).setLogger(logger).compile();
-    const app = moduleRef.createNestApplication(new ExpressAdapter(), { rawBody: true, logger });
-    await app.listen(0, '127.0.0.1');
-    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
+    const { app, url } = await startApp('express', moduleFor(store), undefined, { logger });
     return { app, url, store: app.get<RedisApprovalStore>(ApprovalStore) };
   }
 
@@ -204,12 +199,7 @@ describe('the Redis password never surfaces', () => {
   async function failedBoot(store: ApprovalStoreOption): Promise<unknown> {
     const logger = new CapturingLogger();
     loggers.push(logger);
-    return rejection(
-      Test.createTestingModule(moduleFor(store))
-        .setLogger(logger)
-        .compile()
-        .then((ref) => ref.close()),
-    );
+    return compileError(moduleFor(store), { logger });
   }
 
   async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<number> {

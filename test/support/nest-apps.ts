@@ -1,4 +1,4 @@
-import type { INestApplication, LoggerService, ModuleMetadata } from '@nestjs/common';
+import type { INestApplication, INestApplicationContext, LoggerService, ModuleMetadata } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
@@ -29,28 +29,84 @@ export class CapturingLogger implements LoggerService {
   }
 }
 
-export interface StartedApp {
+export interface AppOptions {
+  /** Nest's rawBody option; true unless told. */
+  rawBody?: boolean;
+  /**
+   * Where Nest logs, from compile on: a fresh CapturingLogger unless told, one of your own (to share
+   * it between apps), or false for no logging at all (the returned logger then stays empty).
+   */
+  logger?: CapturingLogger | false;
+  /** true unless told: listen on a free loopback port. false: init() only (and Fastify made ready), url is ''. */
+  listen?: boolean;
+}
+
+export interface CreatedApp {
   app: INestApplication;
   logger: CapturingLogger;
-  /** Base URL of the listening app, e.g. http://127.0.0.1:PORT */
+}
+
+export interface StartedApp extends CreatedApp {
+  /** Base URL of the listening app, e.g. http://127.0.0.1:PORT ('' when not listening) */
   url: string;
 }
 
-/** Boots a real Nest app on the given adapter, listening on a free loopback port. */
+/** Compiles the module, logging from compile on as `options.logger` says. */
+function compile(metadata: ModuleMetadata, logger: CapturingLogger | false) {
+  const builder = Test.createTestingModule(metadata);
+  return (logger === false ? builder : builder.setLogger(logger)).compile();
+}
+
+/** Compiles the module and creates the app on the given adapter, without init(): for suites that assert on boot itself. */
+export async function createApp(adapter: AdapterName, metadata: ModuleMetadata, options: Omit<AppOptions, 'listen'> = {}): Promise<CreatedApp> {
+  const logger = options.logger || new CapturingLogger();
+  const moduleRef = await compile(metadata, options.logger === false ? false : logger);
+  const appOptions = { rawBody: options.rawBody ?? true, logger: options.logger === false ? (false as const) : logger };
+  const app =
+    adapter === 'express'
+      ? moduleRef.createNestApplication(new ExpressAdapter(), appOptions)
+      : moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), appOptions);
+  return { app, logger };
+}
+
+/** Boots a real Nest app on the given adapter, listening on a free loopback port unless `options.listen` is false. */
 export async function startApp(
   adapter: AdapterName,
   metadata: ModuleMetadata,
   configure?: (app: INestApplication) => void,
-  options: { rawBody?: boolean } = {},
+  options: AppOptions = {},
 ): Promise<StartedApp> {
-  const moduleRef = await Test.createTestingModule(metadata).compile();
-  const logger = new CapturingLogger();
-  const app =
-    adapter === 'express'
-      ? moduleRef.createNestApplication(new ExpressAdapter(), { rawBody: options.rawBody ?? true, logger })
-      : moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { rawBody: options.rawBody ?? true, logger });
+  const { app, logger } = await createApp(adapter, metadata, options);
   configure?.(app);
+  if (options.listen === false) {
+    await app.init();
+    if (adapter === 'fastify') await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
+    return { app, logger, url: '' };
+  }
   await app.listen(0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
   return { app, logger, url };
+}
+
+/** An initialised application context: the module's providers and lifecycle hooks, no HTTP. */
+export async function startContext(metadata: ModuleMetadata, options: Pick<AppOptions, 'logger'> = {}): Promise<INestApplicationContext> {
+  const logger = options.logger ?? new CapturingLogger();
+  const moduleRef = await compile(metadata, logger);
+  moduleRef.useLogger(logger);
+  return moduleRef.init();
+}
+
+/**
+ * Compiles a module that must fail to: returns what compiling threw, and throws if it compiled (after
+ * closing the module). `logger` sees what compiling logs; Nest's testing logger does unless told.
+ */
+export function compileError(metadata: ModuleMetadata, { logger }: { logger?: CapturingLogger } = {}): Promise<unknown> {
+  return compile(metadata, logger ?? false)
+    .then((moduleRef) => moduleRef.close())
+    .then(
+      () => {
+        throw new Error('expected compiling the module to fail');
+      },
+      (error: unknown) => error,
+    );
 }
