@@ -5,7 +5,6 @@ import {
   Post,
   Req,
   UseGuards,
-  ValidationPipe,
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
@@ -20,6 +19,9 @@ import {
 } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { startGatedApp } from '../support/gated-app.js';
+import { postJson } from '../support/http-requests.js';
+import { Ledger } from '../support/ledger.js';
 
 const API_KEY = 'sk_test_SECRET_async_81c2';
 
@@ -40,11 +42,6 @@ class FakeAuthGuard implements CanActivate {
 }
 
 /** What actually ran: the invariant under test is "an approval runs its request once, and only that request". */
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
-
 @Injectable()
 class ReportsService {
   constructor(private readonly ledger: Ledger) {}
@@ -88,28 +85,19 @@ class AsyncRefundsController {
   }
 }
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
 describe.each(ADAPTERS)("@RequireApproval mode 'async' (%s)", (adapter) => {
   let broker: LocalBroker;
   let started: StartedApp;
   let ledger: Ledger;
 
   beforeEach(async () => {
-    broker = await LocalBroker.start({ apiKeys: [API_KEY] });
-    started = await startApp(
-      adapter,
-      {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, retry: { retries: 1, minDelay: 1, maxDelay: 2 }, env: {} })],
-        controllers: [AsyncRefundsController],
-        providers: [Ledger, ReportsService, FakeAuthGuard],
-      },
-      (app) => app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true })),
-    );
+    ({ broker, started } = await startGatedApp(adapter, {
+      apiKey: API_KEY,
+      sesame: { retry: { retries: 1, minDelay: 1, maxDelay: 2 } },
+      controllers: [AsyncRefundsController],
+      providers: [Ledger, ReportsService, FakeAuthGuard],
+      validation: { transform: true, whitelist: true, forbidNonWhitelisted: true },
+    }));
     ledger = started.app.get(Ledger);
   });
   afterEach(async () => {
@@ -118,14 +106,7 @@ describe.each(ADAPTERS)("@RequireApproval mode 'async' (%s)", (adapter) => {
     for (const line of started.logger.lines) expect(line).not.toContain(API_KEY);
   });
 
-  async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-    const res = await fetch(`${started.url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify(body),
-    });
-    return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
-  }
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) => postJson(`${started.url}${path}`, body, headers);
   const refund = { amount: 42, customerId: 'cus_1' };
 
   it('first call: 202 at once with the approval id (body and header) and Retry-After; nothing runs', async () => {

@@ -16,6 +16,7 @@ import { IsInt, IsString, Min } from 'class-validator';
 import { RequireApproval, SesameModule } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { Ledger } from '../support/ledger.js';
 
 const API_KEY = 'sk_test_SECRET_routes_5b1e';
 
@@ -39,11 +40,6 @@ class RolesGuard implements CanActivate {
 }
 
 /** Counts what actually ran: the invariant under test is "nothing runs without approval". */
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
-
 @Injectable()
 class BulkDeleteService {
   constructor(private readonly ledger: Ledger) {}

@@ -10,13 +10,9 @@ import { RequireApproval, SesameConfigError, SesameModule } from '../../lib/inde
 import { ApprovalRequestContext } from '../../lib/approval-gate/approval-request.context.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { Ledger } from '../support/ledger.js';
 
 const API_KEY = 'sk_test_SECRET_context_7c2d';
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 @Injectable()
 class TransfersService {

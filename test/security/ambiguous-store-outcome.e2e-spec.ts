@@ -1,10 +1,11 @@
-import { Body, Controller, Injectable, Post, ValidationPipe } from '@nestjs/common';
+import { Body, Controller, Post, ValidationPipe } from '@nestjs/common';
 import { IsInt, Min } from 'class-validator';
 import { Redis } from 'ioredis';
 import { RequireApproval, SesameModule } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { startApp, type StartedApp } from '../support/nest-apps.js';
 import { RedisServer } from '../support/redis-server.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Item 7 of the trust issue: a Redis timeout during the single-use claim answered 503, but the mark had
@@ -16,14 +17,9 @@ class PayoutDto {
   @IsInt() @Min(1) amount!: number;
 }
 
-@Injectable()
-class Ledger {
-  readonly ran: number[] = [];
-}
-
 @Controller()
 class PayoutsController {
-  constructor(private readonly ledger: Ledger) {}
+  constructor(private readonly ledger: Ledger<number>) {}
 
   @Post('payouts')
   @RequireApproval('payments.payout', { mode: 'async', summary: (dto: PayoutDto) => `Pay out ${dto.amount}` })
@@ -95,13 +91,13 @@ describe('an unclear store answer during the single use never burns the approval
     await admin.call('CLIENT', 'PAUSE', '1500', 'WRITE');
     const during = await post(id);
     expect(during).toMatchObject({ status: 503, body: { code: 'approval_store_unavailable' } });
-    expect(started.app.get(Ledger).ran).toEqual([]);
+    expect(started.app.get<Ledger<number>>(Ledger).ran).toEqual([]);
 
     await new Promise((resolve) => setTimeout(resolve, 1_700));
     const retry = await post(id);
     expect(retry.status).toBe(201);
     expect(await post(id)).toMatchObject({ status: 409, body: { code: 'approval_already_used' } });
-    expect(started.app.get(Ledger).ran).toEqual([900]);
+    expect(started.app.get<Ledger<number>>(Ledger).ran).toEqual([900]);
   });
 
   it('a claim the store could neither confirm nor undo answers 409 approval_in_use with Retry-After, and the call runs once it lapses', async () => {
@@ -111,11 +107,11 @@ describe('an unclear store answer during the single use never burns the approval
     const held = await post(id);
     expect(held).toMatchObject({ status: 409, body: { code: 'approval_in_use', approvalId: id } });
     expect(Number(held.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect(started.app.get(Ledger).ran).toEqual([]);
+    expect(started.app.get<Ledger<number>>(Ledger).ran).toEqual([]);
 
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     expect((await post(id)).status).toBe(201);
-    expect(started.app.get(Ledger).ran).toEqual([900]);
+    expect(started.app.get<Ledger<number>>(Ledger).ran).toEqual([900]);
   });
 
 });

@@ -1,9 +1,12 @@
-import { Body, Controller, Injectable, Post, UseGuards, ValidationPipe, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Body, Controller, Post, UseGuards, ValidationPipe } from '@nestjs/common';
 import { IsInt, IsString, Min } from 'class-validator';
 import { ApprovalsService, RequireApproval, SesameModule, type ApprovalStoreOption } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { postJson } from '../support/http-requests.js';
 import { RedisServer } from '../support/redis-server.js';
+import { HeaderAuthGuard } from '../support/header-auth.guard.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Outsider attacks on async mode, all refused: presenting an approval id across users (anonymous
@@ -17,22 +20,6 @@ const API_KEY = 'sk_test_SECRET_attack_async_9e2b';
 class WireDto {
   @IsInt() @Min(1) amount!: number;
   @IsString() to!: string;
-}
-
-/** `x-user: alice` authenticates as { id: 'alice' }; no header: anonymous. */
-@Injectable()
-class HeaderAuthGuard implements CanActivate {
-  canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; user?: unknown }>();
-    const user = request.headers['x-user'];
-    if (user !== undefined) request.user = { id: user };
-    return true;
-  }
-}
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
 }
 
 @Controller()
@@ -62,11 +49,6 @@ class MoneyController {
   }
 }
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
 function appMetadata(brokerUrl: string, store?: ApprovalStoreOption) {
   return {
     imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: brokerUrl, env: {}, ...(store && { store }) })],
@@ -77,10 +59,7 @@ function appMetadata(brokerUrl: string, store?: ApprovalStoreOption) {
 
 const withPipes = (app: StartedApp['app']) => app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true }));
 
-async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const post = (base: string, path: string, body: unknown, headers: Record<string, string> = {}) => postJson(`${base}${path}`, body, headers);
 
 const WIRE = { amount: 50_000, to: 'supplier-iban' };
 

@@ -1,8 +1,11 @@
-import { Body, Controller, Injectable, Post, UseGuards, ValidationPipe, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Body, Controller, Post, UseGuards } from '@nestjs/common';
 import { IsInt, IsString, Min } from 'class-validator';
-import { RequireApproval, SesameModule } from '../../lib/index.js';
+import { RequireApproval } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
-import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { ADAPTERS, type StartedApp } from '../support/nest-apps.js';
+import { startGatedApp } from '../support/gated-app.js';
+import { HeaderAuthGuard } from '../support/header-auth.guard.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Outsider attacks on blocking mode with a caller-chosen dedup key (an idempotency key from the
@@ -15,21 +18,6 @@ const API_KEY = 'sk_test_SECRET_attack_blocking_51f0';
 class RefundDto {
   @IsInt() @Min(1) amount!: number;
   @IsString() key!: string;
-}
-
-@Injectable()
-class HeaderAuthGuard implements CanActivate {
-  canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; user?: unknown }>();
-    const user = request.headers['x-user'];
-    if (user !== undefined) request.user = { id: user };
-    return true;
-  }
-}
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
 }
 
 @Controller()
@@ -56,16 +44,12 @@ describe.each(ADAPTERS)('blocking mode with a caller-chosen dedup key (%s)', (ad
   let ledger: Ledger;
 
   beforeEach(async () => {
-    broker = await LocalBroker.start({ apiKeys: [API_KEY] });
-    started = await startApp(
-      adapter,
-      {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} })],
-        controllers: [RefundsController],
-        providers: [Ledger, HeaderAuthGuard],
-      },
-      (app) => app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true })),
-    );
+    ({ broker, started } = await startGatedApp(adapter, {
+      apiKey: API_KEY,
+      controllers: [RefundsController],
+      providers: [Ledger, HeaderAuthGuard],
+      validation: { transform: true, whitelist: true },
+    }));
     ledger = started.app.get(Ledger);
   });
   afterEach(async () => {

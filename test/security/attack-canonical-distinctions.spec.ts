@@ -1,7 +1,9 @@
 import { Body, Controller, Injectable, Param, Post } from '@nestjs/common';
-import { RequireApproval, SesameModule } from '../../lib/index.js';
+import { RequireApproval } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
-import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { ADAPTERS, type StartedApp } from '../support/nest-apps.js';
+import { startGatedApp } from '../support/gated-app.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Canonicalization attacks the binding refuses: pairs of arguments an attacker might hope bind alike
@@ -12,11 +14,6 @@ import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
  * binding tells the calls apart. Real Nest apps (Express and Fastify), the real local broker.
  */
 const API_KEY = 'sk_test_SECRET_attack_canonical_27b3';
-
-@Injectable()
-class Ledger {
-  readonly ran: unknown[] = [];
-}
 
 /** Pairs of values built server-side (what a pipe or a controller could hand a gated provider). */
 const TYPED: Record<string, [() => unknown, () => unknown]> = {
@@ -65,7 +62,7 @@ const BODIES: Record<string, [string, string]> = {
 
 @Injectable()
 class Operations {
-  constructor(private readonly ledger: Ledger) {}
+  constructor(private readonly ledger: Ledger<unknown>) {}
 
   @RequireApproval('ops.apply', { mode: 'async', summary: 'Apply the prepared operation' })
   apply(value: unknown) {
@@ -78,7 +75,7 @@ class Operations {
 class OperationsController {
   constructor(
     private readonly operations: Operations,
-    private readonly ledger: Ledger,
+    private readonly ledger: Ledger<unknown>,
   ) {}
 
   @Post('typed/:name/:which')
@@ -97,16 +94,16 @@ class OperationsController {
 describe.each(ADAPTERS)('canonicalization attacks the binding refuses (%s)', (adapter) => {
   let broker: LocalBroker;
   let started: StartedApp;
-  let ledger: Ledger;
+  let ledger: Ledger<unknown>;
 
   beforeEach(async () => {
-    broker = await LocalBroker.start({ apiKeys: [API_KEY] });
-    started = await startApp(adapter, {
-      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {}, requestContext: 'all-routes' })],
+    ({ broker, started } = await startGatedApp(adapter, {
+      apiKey: API_KEY,
+      sesame: { requestContext: 'all-routes' },
       controllers: [OperationsController],
       providers: [Ledger, Operations],
-    });
-    ledger = started.app.get(Ledger);
+    }));
+    ledger = started.app.get<Ledger<unknown>>(Ledger);
   });
   afterEach(async () => {
     await started.app.close();

@@ -2,6 +2,8 @@ import { Body, Controller, Injectable, Post, type INestApplication } from '@nest
 import { ApprovalDenied, ApprovalGateNotBoundError, AsyncApprovalContextError, RequireApproval, SesameModule } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { postJson } from '../support/http-requests.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Attacks on gated provider methods, all refused: an async-mode method called outside HTTP, gated
@@ -10,11 +12,6 @@ import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
  * (Express and Fastify) and the real local broker.
  */
 const API_KEY = 'sk_test_SECRET_attack_providers_0d7a';
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 @Injectable()
 class Vault {
@@ -154,10 +151,7 @@ describe.each(ADAPTERS)('the 202 of a gated service behind an ungated route (%s)
     await broker.stop();
   });
 
-  const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${started.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) => postJson(`${started.url}${path}`, body, headers);
 
   it('its approval id only ever runs that service call, once: not another action with the same summary, not other arguments', async () => {
     const pending = await post('/open', { x: 'a' });

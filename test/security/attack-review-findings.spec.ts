@@ -8,6 +8,7 @@ import { IsInt, IsString, Min } from 'class-validator';
 import { RequireApproval, SesameClient, SesameModule } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { Ledger } from '../support/ledger.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { ScriptedServer } from '../support/scripted-server.js';
 
@@ -70,11 +71,6 @@ const COLLISIONS: Record<string, [() => unknown, () => unknown]> = {
   // JSON.parse('-0') is -0: an HTTP body can carry it.
   'negative-zero': [() => 0, () => -0],
 };
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 @Injectable()
 class Operations {

@@ -1,9 +1,10 @@
 import { inspect } from 'node:util';
-import { Body, Controller, Injectable, Post } from '@nestjs/common';
+import { Body, Controller, Post } from '@nestjs/common';
 import { ApprovalGate, RequireApproval, SesameClient, SesameConfigError, SesameModule } from '../../lib/index.js';
 import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { compileError, startApp, type StartedApp } from '../support/nest-apps.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Attacks on the secrets the gate holds besides those the existing suites cover: the binding secret
@@ -13,11 +14,6 @@ import { compileError, startApp, type StartedApp } from '../support/nest-apps.js
  */
 const API_KEY = 'sk_live_CANARYattackkey_61e2';
 const BINDING_SECRET = 'CANARYbinding-secret-0123456789abcdef-xyz';
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 @Controller()
 class VaultController {

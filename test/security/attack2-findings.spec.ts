@@ -3,13 +3,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Body, Controller, Injectable, Param, Patch, Post, ValidationPipe } from '@nestjs/common';
+import { Body, Controller, Injectable, Param, Patch, Post } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsOptional, IsString, ValidateNested } from 'class-validator';
 import { RequireApproval, SesameConfigError, SesameModule, WebhookVerifier, signWebhook } from '../../lib/index.js';
 import { resolveSesameConfig } from '../../lib/module/resolve-sesame-config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { startApp, type StartedApp } from '../support/nest-apps.js';
+import { startGatedApp } from '../support/gated-app.js';
+import { Ledger } from '../support/ledger.js';
 import { ScriptedServer } from '../support/scripted-server.js';
 
 /**
@@ -18,11 +20,6 @@ import { ScriptedServer } from '../support/scripted-server.js';
  * the real local broker (or a scripted one standing in for a misbehaving broker or proxy), no mocks.
  */
 const API_KEY = 'sk_test_SECRET_attack2_findings_9e4a';
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 const REFUSED = [
   { status: 403, code: 'approval_mismatch' },
@@ -343,16 +340,13 @@ describe('attack2 findings (express)', () => {
   let ledger: Ledger;
 
   beforeEach(async () => {
-    broker = await LocalBroker.start({ apiKeys: [API_KEY] });
-    started = await startApp(
-      'express',
-      {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {}, requestContext: 'all-routes' })],
-        controllers: [OperationsController, DraftsController, ExportsController],
-        providers: [Ledger, Operations, Drafts, Mailer],
-      },
-      (app) => app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true })),
-    );
+    ({ broker, started } = await startGatedApp('express', {
+      apiKey: API_KEY,
+      sesame: { requestContext: 'all-routes' },
+      controllers: [OperationsController, DraftsController, ExportsController],
+      providers: [Ledger, Operations, Drafts, Mailer],
+      validation: { transform: true, whitelist: true },
+    }));
     ledger = started.app.get(Ledger);
   });
   afterEach(async () => {

@@ -1,9 +1,11 @@
-import { Body, Controller, Injectable, Param, Post, Req, ValidationPipe } from '@nestjs/common';
+import { Body, Controller, Injectable, Param, Post, Req } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsArray, IsDate, IsInt, IsString, Min, ValidateNested } from 'class-validator';
-import { RequireApproval, SesameModule } from '../../lib/index.js';
+import { RequireApproval } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
-import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { ADAPTERS, type StartedApp } from '../support/nest-apps.js';
+import { startGatedApp } from '../support/gated-app.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Second outside review, attacks on the canonical form and on the re-check before the run that are
@@ -13,11 +15,6 @@ import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
  * (nested, arrays, Dates) that must keep working. Real Nest apps, the real local broker.
  */
 const API_KEY = 'sk_test_SECRET_attack2_refused_51c0';
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 // ---------------------------------------------------------------------------------------------
 // Values a Nest pipe or a controller could hand a gated provider method.
@@ -300,16 +297,13 @@ describe.each(ADAPTERS)('attack2: refused attacks (%s)', (adapter) => {
 
   beforeEach(async () => {
     summaries = 0;
-    broker = await LocalBroker.start({ apiKeys: [API_KEY] });
-    started = await startApp(
-      adapter,
-      {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {}, requestContext: 'all-routes' })],
-        controllers: [OperationsController, FirmwareController, ResolversController, PaymentsController, OrdersController],
-        providers: [Ledger, Operations, Firmware],
-      },
-      (app) => app.useGlobalPipes(new ValidationPipe({ transform: true })),
-    );
+    ({ broker, started } = await startGatedApp(adapter, {
+      apiKey: API_KEY,
+      sesame: { requestContext: 'all-routes' },
+      controllers: [OperationsController, FirmwareController, ResolversController, PaymentsController, OrdersController],
+      providers: [Ledger, Operations, Firmware],
+      validation: { transform: true },
+    }));
     ledger = started.app.get(Ledger);
   });
   afterEach(async () => {

@@ -1,12 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
-import { Controller, Injectable, Post } from '@nestjs/common';
+import { Controller, Post } from '@nestjs/common';
 import { RequireApproval, SesameClient, SesameConfigError, SesameModule, WebhookVerifier } from '../../lib/index.js';
 import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { resolveSesameConfig } from '../../lib/module/resolve-sesame-config.js';
 import { startApp, type StartedApp } from '../support/nest-apps.js';
 import { ScriptedServer } from '../support/scripted-server.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Second outside review: attempts to get the API key (or a webhook secret) into a log line, an
@@ -15,11 +16,6 @@ import { ScriptedServer } from '../support/scripted-server.js';
  */
 const API_KEY = 'sk_test_CANARY2_attack2_secrets_73aa';
 const WEBHOOK_SECRET = 'whsec_Q0FOQVJZMndlYmhvb2stc2VjcmV0LWJ5dGVzISE=';
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 @Controller()
 class VaultController {

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Body, Controller, Injectable, Post } from '@nestjs/common';
+import { Body, Controller, Post } from '@nestjs/common';
 import { ApprovalStore, InMemoryApprovalStore, RedisApprovalStore, RequireApproval, SesameModule, type ApprovalStoreOption } from '../../lib/index.js';
 import { keepClaimed } from '../../lib/approval-store/keep-claimed.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { startApp, type StartedApp } from '../support/nest-apps.js';
 import { RedisServer } from '../support/redis-server.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Second outside review: the single use of an approval through the store's claim tokens. Another
@@ -13,11 +14,6 @@ import { RedisServer } from '../support/redis-server.js';
  * redis-server. All refused.
  */
 const API_KEY = 'sk_test_SECRET_attack2_store_0f42';
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 @Controller()
 class RefundsController {

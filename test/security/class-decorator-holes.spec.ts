@@ -12,7 +12,9 @@ import {
 import { ApprovalDenied, RequireApproval, SesameConfigError, SesameModule, SkipApproval } from '../../lib/index.js';
 import { isGatedMethod } from '../../lib/approval-gate/gated-method.js';
 import { LocalBroker } from '../../lib/testing/index.js';
-import { ADAPTERS, createApp, startApp, type AdapterName, type StartedApp } from '../support/nest-apps.js';
+import { ADAPTERS, createApp, type AdapterName, type StartedApp } from '../support/nest-apps.js';
+import { startGatedApp } from '../support/gated-app.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Holes in the class-level @RequireApproval: inherited methods, symbol-keyed methods and ungated
@@ -22,11 +24,6 @@ import { ADAPTERS, createApp, startApp, type AdapterName, type StartedApp } from
 const API_KEY = 'sk_test_SECRET_class_holes_7e21';
 
 /** Counts what actually ran: the invariant under test is "nothing runs without approval". */
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
-
 /** Rejects requests carrying `x-block`: an inherited route must keep its method-level guard. */
 @Injectable()
 class BlockGuard implements CanActivate {
@@ -134,12 +131,12 @@ describe.each(ADAPTERS)('class-level @RequireApproval holes (%s)', (adapter) => 
 
   beforeEach(async () => {
     decision = 'deny';
-    broker = await LocalBroker.start({ apiKeys: [API_KEY], decide: () => decision });
-    started = await startApp(adapter, {
-      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} })],
+    ({ broker, started } = await startGatedApp(adapter, {
+      apiKey: API_KEY,
+      broker: { decide: () => decision },
       controllers: [GatedReportsController, PlainReportsController],
       providers: [Ledger, BlockGuard, JobsService, IndexService],
-    });
+    }));
     ledger = started.app.get(Ledger);
   });
   afterEach(async () => {

@@ -1,10 +1,12 @@
-import { Body, Controller, Injectable, Post, ValidationPipe } from '@nestjs/common';
+import { Body, Controller, Post } from '@nestjs/common';
 import { IsInt, Min } from 'class-validator';
-import { InMemoryApprovalStore, RequireApproval, SesameModule } from '../../lib/index.js';
+import { InMemoryApprovalStore, RequireApproval } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
-import { startApp, type StartedApp } from '../support/nest-apps.js';
+import { type StartedApp } from '../support/nest-apps.js';
+import { startGatedApp } from '../support/gated-app.js';
 import { RedisServer } from '../support/redis-server.js';
 import { Redis } from 'ioredis';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Item 6 of the trust issue: with replica clocks more than 5 minutes apart, one async approval ran
@@ -18,14 +20,9 @@ class PayoutDto {
   @IsInt() @Min(1) amount!: number;
 }
 
-@Injectable()
-class Ledger {
-  readonly ran: number[] = [];
-}
-
 @Controller()
 class PayoutsController {
-  constructor(private readonly ledger: Ledger) {}
+  constructor(private readonly ledger: Ledger<number>) {}
 
   @Post('payouts')
   @RequireApproval('payments.payout', { mode: 'async', summary: (dto: PayoutDto) => `Pay out ${dto.amount}`, expiresIn: 60 * MINUTE })
@@ -56,16 +53,13 @@ describe('single use does not depend on replica clocks agreeing', () => {
   });
 
   async function start(store: object): Promise<void> {
-    broker = await LocalBroker.start({ apiKeys: [API_KEY] });
-    started = await startApp(
-      'express',
-      {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {}, store: store as InMemoryApprovalStore })],
-        controllers: [PayoutsController],
-        providers: [Ledger],
-      },
-      (app) => app.useGlobalPipes(new ValidationPipe({ transform: true })),
-    );
+    ({ broker, started } = await startGatedApp('express', {
+      apiKey: API_KEY,
+      sesame: { store: store as InMemoryApprovalStore },
+      controllers: [PayoutsController],
+      providers: [Ledger],
+      validation: { transform: true },
+    }));
   }
 
   const post = (id?: string) =>
@@ -91,7 +85,7 @@ describe('single use does not depend on replica clocks agreeing', () => {
     const onTime = await onReplicaClock(20 * MINUTE, () => post(asked.approvalId));
     expect(onTime.status).toBe(409);
     expect(((await onTime.json()) as { code: string }).code).toBe('approval_already_used');
-    expect(started.app.get(Ledger).ran).toEqual([700]);
+    expect(started.app.get<Ledger<number>>(Ledger).ran).toEqual([700]);
   });
 
   it('in Redis the used mark outlives the approval by a day, whatever the clock of the replica that wrote it', async () => {

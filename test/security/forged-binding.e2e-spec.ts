@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { Body, Controller, Injectable, Post, ValidationPipe } from '@nestjs/common';
+import { Body, Controller, Post, ValidationPipe } from '@nestjs/common';
 import { IsInt, IsString, Min } from 'class-validator';
 import { ApprovalsService, RequestRejectedError, RequireApproval, SesameModule } from '../../lib/index.js';
 import { canonicalJson } from '../../lib/approval-gate/canonical-json.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { startGatedApp } from '../support/gated-app.js';
+import { postJson } from '../support/http-requests.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Item 1 of the trust issue: async mode's binding was a plain sha256 anyone could compute, so an
@@ -20,11 +23,6 @@ class WireDto {
 class NicknameDto {
   @IsString() nickname!: string;
   @IsString() idempotencyKey!: string;
-}
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
 }
 
 @Controller()
@@ -62,16 +60,13 @@ describe.each(ADAPTERS)('forged bindings (%s)', (adapter) => {
   const wireArgs = [Object.assign(new WireDto(), wire)];
 
   beforeEach(async () => {
-    broker = await LocalBroker.start({ apiKeys: [API_KEY], decide: (a) => (a.summary.startsWith('Change nickname') ? 'approve' : undefined) });
-    started = await startApp(
-      adapter,
-      {
-        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} })],
-        controllers: [MoneyController],
-        providers: [Ledger],
-      },
-      (app) => app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true })),
-    );
+    ({ broker, started } = await startGatedApp(adapter, {
+      apiKey: API_KEY,
+      broker: { decide: (a) => (a.summary.startsWith('Change nickname') ? 'approve' : undefined) },
+      controllers: [MoneyController],
+      providers: [Ledger],
+      validation: { transform: true, whitelist: true },
+    }));
     ledger = started.app.get(Ledger);
   });
   afterEach(async () => {
@@ -79,10 +74,7 @@ describe.each(ADAPTERS)('forged bindings (%s)', (adapter) => {
     await broker.stop();
   });
 
-  const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${started.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) => postJson(`${started.url}${path}`, body, headers);
 
   /** Another app on the same broker account: raw protocol calls with the account's key, no client checks. */
   const createOnBroker = async (body: Record<string, unknown>) => {

@@ -13,6 +13,7 @@ import { IsInt, IsString, Min } from 'class-validator';
 import { RequireApproval, SesameModule } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Item 2 of the trust issue: in blocking mode with a dedupKey, the broker answered a repeated key with
@@ -37,11 +38,6 @@ class FakeAuthGuard implements CanActivate {
 
 /** The authenticated user's id, as data the approval can be bound to. */
 const UserId = createParamDecorator((_: unknown, context: ExecutionContext) => context.switchToHttp().getRequest<{ user?: { id: string } }>().user?.id ?? 'anonymous');
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 @Controller()
 @UseGuards(FakeAuthGuard)

@@ -1,18 +1,15 @@
-import { Controller, Injectable, Param, Post } from '@nestjs/common';
-import { RequireApproval, SesameModule } from '../../lib/index.js';
+import { Controller, Param, Post } from '@nestjs/common';
+import { RequireApproval } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
-import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
+import { ADAPTERS, type StartedApp } from '../support/nest-apps.js';
+import { startGatedApp } from '../support/gated-app.js';
+import { Ledger } from '../support/ledger.js';
 
 /**
  * Item 9 of the trust issue: nothing bounded how many blocking approvals one process held open, each
  * with a socket to the broker. `maxPendingApprovals` caps them; beyond it a call fails at once.
  */
 const API_KEY = 'sk_test_SECRET_flood_1b7e';
-
-@Injectable()
-class Ledger {
-  readonly ran: string[] = [];
-}
 
 @Controller()
 class DeletesController {
@@ -31,12 +28,12 @@ describe.each(ADAPTERS)('a cap on pending blocking approvals (%s)', (adapter) =>
   let started: StartedApp;
 
   beforeEach(async () => {
-    broker = await LocalBroker.start({ apiKeys: [API_KEY] });
-    started = await startApp(adapter, {
-      imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, maxPendingApprovals: 3, env: {} })],
+    ({ broker, started } = await startGatedApp(adapter, {
+      apiKey: API_KEY,
+      sesame: { maxPendingApprovals: 3 },
       controllers: [DeletesController],
       providers: [Ledger],
-    });
+    }));
   });
   afterEach(async () => {
     await started.app.close();
