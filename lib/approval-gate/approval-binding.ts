@@ -5,13 +5,15 @@ import { RESERVED_DEDUP_PREFIX } from '../client/trigger-approval.input.js';
 const KEY_PREFIX = `${RESERVED_DEDUP_PREFIX}v2:`;
 
 /**
- * What an approval is bound to: the action, the method's arguments and the requester. The gate puts
+ * What an approval is bound to: the action, the method, its arguments and the requester. The gate puts
  * an HMAC of it (keyed with a server-side secret, so no caller can compute it) into the dedup key of
  * every approval it creates, and runs a call on an approval only when the approval's key carries
  * this call's binding and its content is what this call would have shown the human.
  */
 export interface ApprovalBinding {
   action: string;
+  /** `Class.method`: one action may gate several methods (a class-level decorator); an approval runs only the one it was asked for. */
+  method: string;
   args: readonly unknown[];
   /** The authenticated user, when there is one. */
   requester: string | undefined;
@@ -21,7 +23,7 @@ export interface ApprovalBinding {
 export function bindingDigest(key: KeyObject, binding: ApprovalBinding, options?: CanonicalJsonOptions): string {
   const args = canonicalJson([...binding.args], 'args', options);
   // Concatenated rather than stringified again: the canonical arguments are JSON already.
-  const canonical = `["sesame-approval-binding",2,${JSON.stringify(binding.action)},${args},${JSON.stringify(binding.requester ?? null)}]`;
+  const canonical = `["sesame-approval-binding",3,${JSON.stringify(binding.action)},${JSON.stringify(binding.method)},${args},${JSON.stringify(binding.requester ?? null)}]`;
   return createHmac('sha256', key).update(canonical).digest('base64url');
 }
 

@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { Observable, catchError, throwError } from 'rxjs';
 import { approvalHttpException, setApprovalHeaders } from './approval-http.answer.js';
 import { ApprovalRequestContext } from './approval-request.context.js';
+import { originalMethodOf } from './gated-method.js';
 
 /**
  * The HTTP adapter of the gate, on gated routes only: @RequireApproval puts it on the routes it gates,
@@ -18,15 +19,26 @@ import { ApprovalRequestContext } from './approval-request.context.js';
 export class ApprovalGateInterceptor implements NestInterceptor {
   protected readonly logger = new Logger('SesameApproval');
   #context: ApprovalRequestContext | null | undefined;
+  // #private: ModuleRef reaches the whole container (the module's options and API key among them), so a
+  // deep util.inspect of a field holding it would print them.
+  readonly #moduleRef: ModuleRef;
 
-  constructor(private readonly moduleRef: ModuleRef) {}
+  constructor(moduleRef: ModuleRef) {
+    this.#moduleRef = moduleRef;
+  }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
     const http = context.switchToHttp();
     const requestContext = this.requestContext();
-    // Already inside a scope when the app opted into one for every route (`requestContext: 'all-routes'`).
-    const scope = requestContext && !requestContext.current() ? ApprovalRequestContext.scopeFor(http.getResponse(), http.getRequest()) : undefined;
+    const request: unknown = http.getRequest();
+    // Already inside this very request's scope when the app opted into one for every route
+    // (`requestContext: 'all-routes'`). A scope of another request (our caller's async context, e.g. a
+    // callback queue in an interceptor above) is never reused: this request gets its own.
+    const scope =
+      requestContext && requestContext.current()?.request !== request
+        ? ApprovalRequestContext.scopeFor(http.getResponse(), request, originalMethodOf(context.getHandler()))
+        : undefined;
     const handled = scope ? new Observable<unknown>((subscriber) => requestContext!.run(scope, () => next.handle().subscribe(subscriber))) : next.handle();
     return handled.pipe(
       catchError((error: unknown) => {
@@ -45,7 +57,7 @@ export class ApprovalGateInterceptor implements NestInterceptor {
   private requestContext(): ApprovalRequestContext | null {
     if (this.#context === undefined) {
       try {
-        this.#context = this.moduleRef.get(ApprovalRequestContext, { strict: false });
+        this.#context = this.#moduleRef.get(ApprovalRequestContext, { strict: false });
       } catch {
         this.#context = null;
       }

@@ -27,7 +27,7 @@ import {
 } from './approval-gate.errors.js';
 import { readApprovalIdHeader } from './approval-id.header.js';
 import { ApprovalSingleUse, USE_CLAIM_LEASE_MS } from './approval-single-use.js';
-import { ApprovalRequestContext, type ApprovalHttpRequest } from './approval-request.context.js';
+import { ApprovalRequestContext, type ApprovalHttpRequest, type HttpApprovalScope } from './approval-request.context.js';
 import { NotCanonicalError } from './canonical-json.js';
 import type { ApprovalGateRunner, GatedCall } from './gated-method.js';
 import type { Resolvable } from './require-approval.options.js';
@@ -87,7 +87,14 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 
   run(call: GatedCall): Promise<unknown> {
-    return call.metadata.mode === 'async' ? this.runAsync(call) : this.runBlocking(call);
+    let scope: HttpApprovalScope | undefined;
+    try {
+      // The request this call runs for, checked to be its own (see ApprovalRequestContext.scopeFor).
+      scope = this.requestContext.scopeFor(call);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return call.metadata.mode === 'async' ? this.runAsync(call, scope) : this.runBlocking(call, scope);
   }
 
   /**
@@ -95,9 +102,9 @@ export class ApprovalGate implements ApprovalGateRunner {
    * shares it. With one, calls with the same key and the same binding share one approval, and one of
    * them runs; a call with the same key but other arguments or another user gets an approval of its own.
    */
-  protected async runBlocking(call: GatedCall): Promise<unknown> {
+  protected async runBlocking(call: GatedCall, scope: HttpApprovalScope | undefined): Promise<unknown> {
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
-    const signal = this.requestContext.currentSignal();
+    const signal = scope?.signal;
     if (this.#pending >= this.config.maxPendingApprovals) {
       this.logger.warn(`Approval refused: ${this.#pending} approvals already pending (maxPendingApprovals), for ${call.className}.${call.methodName}`);
       throw new ApprovalCapacityError(this.config.maxPendingApprovals);
@@ -111,7 +118,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     let decided: Approval;
     try {
       let pending: Approval | undefined;
-      ({ pending, digest } = await this.requestBlocking(call, timeout, signal, unshared));
+      ({ pending, digest } = await this.requestBlocking(call, timeout, scope, unshared));
       const decision = pending.wait({ timeout, signal });
       // A wait can last minutes: do not keep the trigger's answer alive for it.
       pending = undefined;
@@ -126,7 +133,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     this.onDecision(decided, Date.now() - started);
     this.authorize(call, decided);
-    return this.useOnce(call, decided, mayChange(call, this.requestContext) ? digest : undefined, unshared);
+    return this.useOnce(call, scope, decided, mayChange(call, scope) ? digest : undefined, unshared);
   }
 
   /**
@@ -135,8 +142,8 @@ export class ApprovalGate implements ApprovalGateRunner {
    * `unshared` (no dedupKey option): the approval's key is random beside the binding, so nobody else can
    * find it, and arguments that are not data are bound as opaque markers instead of refused.
    */
-  private async requestBlocking(call: GatedCall, timeout: number, signal: AbortSignal | undefined, unshared: boolean): Promise<{ pending: Approval; digest: string }> {
-    const digest = this.bind(call, unshared);
+  private async requestBlocking(call: GatedCall, timeout: number, scope: HttpApprovalScope | undefined, unshared: boolean): Promise<{ pending: Approval; digest: string }> {
+    const digest = this.bind(call, scope, unshared);
     const input = await this.buildRequest(call, timeout);
     const ownKey: unknown = input.dedupKey;
     if (ownKey !== undefined && (typeof ownKey !== 'string' || ownKey === '')) {
@@ -146,7 +153,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     // Hashed into the discriminator below, such a key could never reach the namespace; refused all the same, as trigger() refuses it.
     if (reserved) throw new RequestRejectedError(null, 'invalid_input', reserved);
     const discriminator = ownKey === undefined ? randomDiscriminator() : discriminatorFor('dedup', ownKey);
-    const pending = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, signal);
+    const pending = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, discriminator) }, scope?.signal);
     // A dedup hit brings back another call's approval only if the binding was forged: check before waiting on it.
     this.assertBound(call, pending, expectation(input, digest));
     this.logger.log(`Approval requested: action=${input.action} id=${pending.id} for ${call.className}.${call.methodName}`);
@@ -158,11 +165,10 @@ export class ApprovalGate implements ApprovalGateRunner {
    * retry finds the same approval), answer pending, or run it if it is already approved and unused.
    * With it: check that approval approves this very request, then answer pending, refuse, or run once.
    */
-  protected async runAsync(call: GatedCall): Promise<unknown> {
-    const scope = this.requestContext.current();
+  protected async runAsync(call: GatedCall, scope: HttpApprovalScope | undefined): Promise<unknown> {
     if (!scope?.request) throw new AsyncApprovalContextError(call.className, call.methodName);
     const presented = readApprovalIdHeader(scope.request.headers);
-    const digest = this.bind(call, false);
+    const digest = this.bind(call, scope, false);
     const { signal } = scope;
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
     const input = await this.buildRequest(call, timeout);
@@ -172,7 +178,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       const approval = await this.presentedApproval(call, presented, signal);
       this.assertBound(call, approval, expected);
       this.authorize(call, approval);
-      return this.useOnce(call, approval, mayChange(call, this.requestContext) ? digest : undefined, false);
+      return this.useOnce(call, scope, approval, mayChange(call, scope) ? digest : undefined, false);
     }
 
     let usedBefore: string | undefined;
@@ -184,7 +190,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       }
       this.assertBound(call, approval, expected);
       this.authorize(call, approval);
-      const result = await this.useOnce(call, approval, mayChange(call, this.requestContext) ? digest : undefined, false, true);
+      const result = await this.useOnce(call, scope, approval, mayChange(call, scope) ? digest : undefined, false, true);
       if (result !== USED) return result;
       // That approval already ran this same request once: this call is a new operation and needs its own approval.
       usedBefore = approval.id;
@@ -221,9 +227,9 @@ export class ApprovalGate implements ApprovalGateRunner {
    * with no id) is bound as an opaque marker instead of refused; its data is still checked again
    * before the call runs.
    */
-  private bind(call: GatedCall, unshared: boolean): string {
+  private bind(call: GatedCall, scope: HttpApprovalScope | undefined, unshared: boolean): string {
     const { action } = call.metadata;
-    const request = this.requestContext.current()?.request;
+    const request = scope?.request;
     let requester: string | undefined;
     try {
       requester = request ? this.requesterOf(request, call) : undefined;
@@ -232,7 +238,8 @@ export class ApprovalGate implements ApprovalGateRunner {
       requester = '(unidentified)';
     }
     try {
-      return bindingDigest(this.config.bindingKey, { action, args: call.args, requester }, { classes: this.#classes, lenient: unshared });
+      const method = `${call.className}.${call.methodName}`;
+      return bindingDigest(this.config.bindingKey, { action, method, args: call.args, requester }, { classes: this.#classes, lenient: unshared });
     } catch (error) {
       if (error instanceof NotCanonicalError) throw new ApprovalBindingError(call.className, call.methodName, `${error.path} is ${error.what}`);
       throw error;
@@ -291,7 +298,14 @@ export class ApprovalGate implements ApprovalGateRunner {
    * (undefined when nothing in the call can change). `stepPastUsed`: answer USED instead of throwing when
    * the approval already ran (async mode then asks for a fresh approval).
    */
-  private async useOnce(call: GatedCall, approval: Approval, digest: string | undefined, unshared: boolean, stepPastUsed = false): Promise<unknown> {
+  private async useOnce(
+    call: GatedCall,
+    scope: HttpApprovalScope | undefined,
+    approval: Approval,
+    digest: string | undefined,
+    unshared: boolean,
+    stepPastUsed = false,
+  ): Promise<unknown> {
     const taken = await this.#singleUse.take(approval);
     if (taken === 'used') {
       if (stepPastUsed) return USED;
@@ -304,7 +318,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     // The arguments are live objects: bound when the approval was asked for, they may have been changed
     // since (during the wait, or the store's round trips). Checked again with no await before the call.
-    if (digest !== undefined && this.bind(call, unshared) !== digest) {
+    if (digest !== undefined && this.bind(call, scope, unshared) !== digest) {
       throw this.mismatch(call, 'approval_mismatch', approval.id, `The arguments of ${call.className}.${call.methodName}() changed after approval ${approval.id} was asked for them; nothing ran`);
     }
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
@@ -348,7 +362,7 @@ function expectation(input: TriggerApprovalInput, digest: string): ExpectedAppro
  * changed in place, and an HTTP request's user can be replaced. Primitive arguments outside a request:
  * it cannot, and the check before the run (a canonical encoding and an HMAC) is skipped.
  */
-function mayChange(call: GatedCall, context: ApprovalRequestContext): boolean {
-  if (context.current()?.request !== undefined) return true;
+function mayChange(call: GatedCall, scope: HttpApprovalScope | undefined): boolean {
+  if (scope?.request !== undefined) return true;
   return call.args.some((arg) => (typeof arg === 'object' && arg !== null) || typeof arg === 'function');
 }

@@ -1,5 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Injectable } from '@nestjs/common';
+import { ApprovalAborted } from '../errors.js';
+import { ApprovalBindingError } from './approval-gate.errors.js';
+import type { GatedCall } from './gated-method.js';
 
 /** The parts of a Node ServerResponse we watch (Express `res`, Fastify `reply.raw`). */
 interface WatchedResponse {
@@ -21,12 +24,33 @@ export interface ApprovalHttpRequest {
  */
 export class HttpApprovalScope {
   #controller?: AbortController;
+  /** Set once the route's own gate took this scope (see ApprovalRequestContext.scopeFor). */
+  #taken = false;
 
   constructor(
     private readonly response: WatchedResponse,
     /** The framework's request object (Express `req`, Fastify `request`); undefined when unknown. */
     readonly request?: ApprovalHttpRequest,
+    /** The route handler (its undecorated method) this scope was entered for. */
+    readonly handler?: unknown,
   ) {}
+
+  /** The response was sent or its connection is gone: code still running in this context outlived the request. */
+  get ended(): boolean {
+    return this.response.writableEnded || this.clientGone;
+  }
+
+  /** The connection closed before a response was sent. */
+  get clientGone(): boolean {
+    return this.response.destroyed === true && !this.response.writableEnded;
+  }
+
+  /** Takes the scope for the route's own gate; false when it was taken before. */
+  take(): boolean {
+    if (this.#taken) return false;
+    this.#taken = true;
+    return true;
+  }
 
   /** Created on first use, so requests that never reach a gate pay nothing. */
   get signal(): AbortSignal {
@@ -55,21 +79,46 @@ export class ApprovalRequestContext {
     return this.storage.run(scope, fn);
   }
 
-  /** Aborts when the current HTTP client goes away; undefined outside a request. */
-  currentSignal(): AbortSignal | undefined {
-    return this.storage.getStore()?.signal;
-  }
-
-  /** The HTTP request being handled; undefined outside one. */
+  /** The scope of the async context we are in; undefined outside a request. */
   current(): HttpApprovalScope | undefined {
     return this.storage.getStore();
   }
 
-  static scopeFor(response: unknown, request?: unknown): HttpApprovalScope | undefined {
+  /**
+   * The request a gated call runs for, or undefined outside any. Async context follows callbacks, so
+   * code can run in the context of a request that is not its own: a callback queue that runs one
+   * request's handler where another's finished, a timer a request left behind. A gated call then
+   * would be bound to the other request's user and approval id. So:
+   * - code in the context of a request that has ended (a timer it left behind) runs as outside any request;
+   * - a route's own gate takes its scope once, while the request is open: a second gated run of that route
+   *   in one request's context (another request's handler carried into it, or a retried handler) does not run.
+   */
+  scopeFor(call: GatedCall): HttpApprovalScope | undefined {
+    const scope = this.storage.getStore();
+    if (!scope) return undefined;
+    const ownRoute = scope.handler === call.method;
+    if (!ownRoute) {
+      // Work a finished request left behind (a timer, a queue it kicked) is not that request's: it runs as outside any.
+      return scope.ended ? undefined : scope;
+    }
+    if (scope.clientGone) throw new ApprovalAborted(undefined, new Error('HTTP client disconnected'));
+    if (scope.ended || !scope.take()) {
+      throw new ApprovalBindingError(
+        call.className,
+        call.methodName,
+        "it runs in the async context of a request that already ran this route (another request's handler carried into it by a callback " +
+          'queue that does not keep async context, or a retried handler), so it cannot tell which request it runs for',
+      );
+    }
+    return scope;
+  }
+
+  /** A scope for this request and route handler, or undefined when the response is not a Node response. */
+  static scopeFor(response: unknown, request: unknown, handler: unknown): HttpApprovalScope | undefined {
     const raw = (response as { raw?: unknown } | undefined)?.raw ?? response;
     if (!raw || typeof (raw as WatchedResponse).once !== 'function') return undefined;
     const headers = (request as { headers?: unknown } | undefined)?.headers;
     const http = typeof headers === 'object' && headers !== null ? (request as ApprovalHttpRequest) : undefined;
-    return new HttpApprovalScope(raw as WatchedResponse, http);
+    return new HttpApprovalScope(raw as WatchedResponse, http, handler);
   }
 }

@@ -55,6 +55,11 @@ export function createGatedMethod(original: AnyMethod, methodName: string, metad
   return gated;
 }
 
+/** The undecorated method behind a gated one (what GatedCall.method is); any other function as is. */
+export function originalMethodOf(fn: unknown): unknown {
+  return typeof fn === 'function' && ORIGINAL_METHOD in fn ? (fn as unknown as Record<symbol, unknown>)[ORIGINAL_METHOD] : fn;
+}
+
 export function isGatedMethod(fn: unknown): boolean {
   return typeof fn === 'function' && ORIGINAL_METHOD in fn;
 }

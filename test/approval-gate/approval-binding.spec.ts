@@ -116,13 +116,14 @@ describe('canonicalJson', () => {
 
 describe('approval binding', () => {
   const key = createSecretKey(Buffer.alloc(32, 7));
-  const base = { action: 'payments.refund', args: [{ amount: 42, customerId: 'cus_1' }], requester: 'alice' };
+  const base = { action: 'payments.refund', method: 'RefundsController.refund', args: [{ amount: 42, customerId: 'cus_1' }], requester: 'alice' };
 
-  it('the digest changes with the action, any argument, the requester and the key', () => {
+  it('the digest changes with the action, the method, any argument, the requester and the key', () => {
     const digest = bindingDigest(key, base);
     expect(digest).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(bindingDigest(key, { ...base, args: [{ customerId: 'cus_1', amount: 42 }] })).toBe(digest);
     expect(bindingDigest(key, { ...base, action: 'payments.payout' })).not.toBe(digest);
+    expect(bindingDigest(key, { ...base, method: 'RefundsController.refundAll' })).not.toBe(digest);
     expect(bindingDigest(key, { ...base, args: [{ amount: 43, customerId: 'cus_1' }] })).not.toBe(digest);
     expect(bindingDigest(key, { ...base, args: [{ amount: 42, customerId: 'cus_1' }, 'extra'] })).not.toBe(digest);
     expect(bindingDigest(key, { ...base, requester: 'bob' })).not.toBe(digest);

@@ -644,7 +644,7 @@ import { createSecretKey } from 'node:crypto';
 let node = { amount: 1 };
 for (let i = 0; i < 40; i++) node = { left: node, right: node };
 try {
-  bindingDigest(createSecretKey(Buffer.alloc(32)), { action: 'a', args: [node], requester: undefined });
+  bindingDigest(createSecretKey(Buffer.alloc(32)), { action: 'a', method: 'C.m', args: [node], requester: undefined });
   console.log('outcome=bound');
 } catch (error) {
   console.log('outcome=' + error.constructor.name);
