@@ -33,9 +33,13 @@ export interface WebhookHeaderValues {
   signatures: string[];
 }
 
-// Node (for headers it does not know) and fetch both join repeats with exactly ", "; array items and
-// other casings are joined the same way, so every form of repeat is split alike.
+type HeaderName = typeof WEBHOOK_ID_HEADER | typeof WEBHOOK_TIMESTAMP_HEADER | typeof WEBHOOK_SIGNATURE_HEADER;
+
+// Node (for headers it does not know) and fetch both join repeats with exactly ", ". Array items and
+// other casings of a name are joined the same way, so every form of repeat is read alike.
 const JOINED = ', ';
+// The same separator as a RegExp, which V8 splits on in well under half the time of a string (the verify budget).
+const JOINED_PATTERN = /, /;
 // Entries are space-separated; a ", " join adds a comma that belongs to no entry (base64 never ends in ",").
 const ENTRY_SEPARATOR = /,?\s+/;
 
@@ -46,11 +50,10 @@ const ENTRY_SEPARATOR = /,?\s+/;
  * `invalid_timestamp` or `invalid_signature_header`.
  */
 export function readWebhookHeaders(headers: WebhookHeadersInput): WebhookHeaderValues {
-  const [id, timestamp, signature] = given(headers).map(strings);
-  const signatures = signature
-    ?.join(JOINED)
-    .split(ENTRY_SEPARATOR)
-    .filter((entry) => entry !== '');
+  const found = joinedHeaders(headers);
+  const id = split(found[WEBHOOK_ID_HEADER], JOINED_PATTERN);
+  const timestamp = split(found[WEBHOOK_TIMESTAMP_HEADER], JOINED_PATTERN);
+  const signatures = split(found[WEBHOOK_SIGNATURE_HEADER], ENTRY_SEPARATOR)?.filter((entry) => entry !== '');
 
   const missing: string[] = [];
   if (id?.every((value) => value === '')) missing.push(WEBHOOK_ID_HEADER);
@@ -69,40 +72,49 @@ export function readWebhookHeaders(headers: WebhookHeadersInput): WebhookHeaderV
   };
 }
 
-const NAMES = [WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER];
-
-/** What was given for each of NAMES, in that order, as found: one entry per property or `get`. */
-function given(headers: unknown): unknown[][] {
-  if (typeof headers !== 'object' || headers === null) return [[], [], []];
-  if (typeof (headers as { get?: unknown }).get === 'function') return NAMES.map((name) => [(headers as WebhookHeaderGetter).get(name)]);
+/**
+ * Each of the three headers as one string, its values joined with ", " in the order found; undefined
+ * when absent, null when a value is neither a string nor an array of strings.
+ */
+function joinedHeaders(headers: unknown): Record<HeaderName, string | null | undefined> {
+  const found: Record<HeaderName, string | null | undefined> = {
+    [WEBHOOK_ID_HEADER]: undefined,
+    [WEBHOOK_TIMESTAMP_HEADER]: undefined,
+    [WEBHOOK_SIGNATURE_HEADER]: undefined,
+  };
+  if (typeof headers !== 'object' || headers === null) return found;
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    for (const name of Object.keys(found) as HeaderName[]) found[name] = append(undefined, (headers as WebhookHeaderGetter).get(name));
+    return found;
+  }
   // Node lower-cases names, but hand-built objects and some adapters do not; several casings of one
   // name in one object count as repeats, so a second casing cannot smuggle in a different value.
   const record = headers as Record<string, unknown>;
-  const found: unknown[][] = [[], [], []];
   for (const key of Object.keys(record)) {
-    const slot = NAMES.indexOf(key.toLowerCase());
-    if (slot !== -1) found[slot].push(record[key]);
+    const name = key.toLowerCase();
+    if (Object.hasOwn(found, name)) found[name as HeaderName] = append(found[name as HeaderName], record[key]);
   }
   return found;
 }
 
-/** The values as strings, arrays flattened and absent ones dropped; null when one is neither a string nor an array of strings. */
-function strings(values: readonly unknown[]): string[] | null {
-  const out: string[] = [];
-  for (const value of values) {
-    if (typeof value === 'string') out.push(value);
-    else if (Array.isArray(value) && value.every((item) => typeof item === 'string')) out.push(...(value as string[]));
-    else if (value !== undefined && value !== null) return null;
-  }
-  return out;
+/** `text` with a header value (a string, or an array of strings) joined on; absent values add nothing. */
+function append(text: string | null | undefined, value: unknown): string | null | undefined {
+  if (text === null || value === undefined || value === null) return text;
+  if (Array.isArray(value)) return value.every((item) => typeof item === 'string') ? value.reduce(append, text) : null;
+  if (typeof value !== 'string') return null;
+  return text === undefined ? value : `${text}${JOINED}${value}`;
 }
 
-/** The one value of `name`: identical repeats (array items or ", "-joined) are one value, different ones are refused. */
+/** An absent header reads as one empty value; null (not a string) stays null. */
+function split(text: string | null | undefined, separator: RegExp): string[] | null {
+  return text === null ? null : (text ?? '').split(separator);
+}
+
+/** The one value of `name`: identical repeats are one value, different ones are refused. */
 function single(name: string, values: readonly string[] | null, code: WebhookVerificationErrorCode): string {
   if (values === null) throw new WebhookVerificationError(code, `The ${name} header is not a string`);
-  const parts = values.join(JOINED).split(JOINED);
-  if (parts.some((part) => part !== parts[0])) {
+  if (values.some((value) => value !== values[0])) {
     throw new WebhookVerificationError(code, `The ${name} header is repeated with different values`);
   }
-  return parts[0];
+  return values[0];
 }

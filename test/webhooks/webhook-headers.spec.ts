@@ -91,6 +91,17 @@ describe('readWebhookHeaders: the usual shape and its neighbours', () => {
     expect(readWebhookHeaders(headers).id).toBe(WEBHOOK_ID);
   });
 
+  it('treats repeats that are all empty as missing, in every form (array items, ", "-joined, fetch-appended)', () => {
+    for (const id of [['', ''], ', ', ', , ']) {
+      expect(expectVerificationError(() => readWebhookHeaders({ ...signed, 'webhook-id': id }), 'missing_header').message).toContain('webhook-id');
+    }
+    const headers = new Headers({ ...signed });
+    headers.set('webhook-timestamp', '');
+    headers.append('webhook-timestamp', '');
+    expect(headers.get('webhook-timestamp')).toBe(', ');
+    expect(expectVerificationError(() => readWebhookHeaders(headers), 'missing_header').message).toContain('webhook-timestamp');
+  });
+
   it('reads nothing from a value that is not an object', () => {
     for (const headers of [null, undefined, 'webhook-id: x', 42]) {
       const error = expectVerificationError(() => readWebhookHeaders(headers as never), 'missing_header');
