@@ -1,5 +1,5 @@
 import { WebhookVerificationError, type TerminalStatus } from '../errors.js';
-import { parseWireTimestamp as parseIsoDate } from '../protocol/wire-timestamp.js';
+import { parseWireTimestamp } from '../protocol/wire-timestamp.js';
 
 /** The decision webhook body as the broker sends it (protocol v1, snake_case). */
 export interface WireWebhookPayload {
@@ -63,7 +63,7 @@ function toDecisionPayload(data: unknown, webhookId: string): ApprovalDecisionPa
   const status = ownField(record, 'status');
   if (status !== 'approved' && status !== 'denied' && status !== 'expired') invalidPayload('status must be approved, denied or expired');
   const decidedAtText = ownField(record, 'decided_at');
-  const decidedAt = typeof decidedAtText === 'string' ? parseIsoDate(decidedAtText) : undefined;
+  const decidedAt = typeof decidedAtText === 'string' ? parseWireTimestamp(decidedAtText) : undefined;
   if (!decidedAt || Number.isNaN(decidedAt.getTime())) invalidPayload('decided_at must be a date string');
   const requesterLabel = ownField(record, 'requester_label') ?? null;
   if (requesterLabel !== null && typeof requesterLabel !== 'string') invalidPayload('requester_label must be a string or null');
