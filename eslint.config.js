@@ -25,8 +25,15 @@ export default tseslint.config(
     languageOptions: {
       sourceType: 'script',
       globals: {
-        document: 'readonly', window: 'readonly', fetch: 'readonly', EventSource: 'readonly', setInterval: 'readonly', setTimeout: 'readonly',
-        process: 'off', Buffer: 'off', console: 'off',
+        document: 'readonly',
+        window: 'readonly',
+        fetch: 'readonly',
+        EventSource: 'readonly',
+        setInterval: 'readonly',
+        setTimeout: 'readonly',
+        process: 'off',
+        Buffer: 'off',
+        console: 'off',
       },
     },
   },

@@ -162,11 +162,20 @@ const cases = PENDING.map((pending) => {
     samplesPerRun: SAMPLES,
     value: { median: round(g.median, 4), p99: round(g.p99, 4), max: round(g.max, 3) },
     perRun: gated.runs.map((r) => ({ median: round(r.median, 4), p99: round(r.p99, 4) })),
-    baseline: { name: 'bare node:http long-poll, awaiting caller resumed', median: round(f.median, 4), p99: round(f.p99, 4), perRun: floor.runs.map((r) => ({ median: round(r.median, 4), p99: round(r.p99, 4) })) },
+    baseline: {
+      name: 'bare node:http long-poll, awaiting caller resumed',
+      median: round(f.median, 4),
+      p99: round(f.p99, 4),
+      perRun: floor.runs.map((r) => ({ median: round(r.median, 4), p99: round(r.p99, 4) })),
+    },
     ratio: { median: round(g.median / f.median, 2), p99: round(g.p99 / f.p99, 2) },
     callbackFloor: { name: "bare node:http long-poll, inside its 'end' callback", median: round(fc.median, 4), p99: round(fc.p99, 4) },
     ratioToCallbackFloor: { median: round(g.median / fc.median, 2), p99: round(g.p99 / fc.p99, 2) },
-    runMedianSpread: { min: round(Math.min(...gated.runs.map((r) => r.median)), 4), max: round(Math.max(...gated.runs.map((r) => r.median)), 4), medianOfRuns: round(median(gated.runs.map((r) => r.median)), 4) },
+    runMedianSpread: {
+      min: round(Math.min(...gated.runs.map((r) => r.median)), 4),
+      max: round(Math.max(...gated.runs.map((r) => r.median)), 4),
+      medianOfRuns: round(median(gated.runs.map((r) => r.median)), 4),
+    },
   };
 });
 

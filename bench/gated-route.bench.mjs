@@ -145,7 +145,7 @@ writeResult(out, {
   title: 'Gated-route overhead (autocannon)',
   description:
     `autocannon, ${CONNECTIONS} connections, ${DURATION_S} s per run, from its own process; Nest on Express and an auto-approving local broker each in their own process (2 cores shared by all three). ` +
-    'Latency figures are autocannon\'s per-run p50/p99 (ms, whole-millisecond resolution); the table shows the median over runs.',
+    "Latency figures are autocannon's per-run p50/p99 (ms, whole-millisecond resolution); the table shows the median over runs.",
   runs,
   approvalsCreatedOnBroker: brokerStats.total,
   ungated: {
@@ -156,7 +156,17 @@ writeResult(out, {
     runtimes: ungated,
   },
   cases: [
-    { name: 'gated route (auto-approve) vs same app, ungated route', value: gated, baseline: { name: 'ungated route, same app', ...withModule }, ratio: { rps: round(gated.rps / withModule.rps, 2) } },
-    { name: 'ungated route: app with SesameModule vs without', value: withModule, baseline: { name: 'app without SesameModule', ...withoutModule }, ratio: { rps: round(withModule.rps / withoutModule.rps, 2) } },
+    {
+      name: 'gated route (auto-approve) vs same app, ungated route',
+      value: gated,
+      baseline: { name: 'ungated route, same app', ...withModule },
+      ratio: { rps: round(gated.rps / withModule.rps, 2) },
+    },
+    {
+      name: 'ungated route: app with SesameModule vs without',
+      value: withModule,
+      baseline: { name: 'app without SesameModule', ...withoutModule },
+      ratio: { rps: round(withModule.rps / withoutModule.rps, 2) },
+    },
   ],
 });

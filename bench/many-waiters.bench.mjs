@@ -69,5 +69,9 @@ writeResult(out, {
   count: COUNT,
   value: gated,
   baseline: { name: 'bare node:http long-polls', ...floor },
-  ratio: { rssGrowth: round(gated.rssGrowthMiB / floor.rssGrowthMiB, 2), heapGrowth: round(gated.heapGrowthMiB / floor.heapGrowthMiB, 2), resolveAll: round(gated.resolveAllMs / floor.resolveAllMs, 2) },
+  ratio: {
+    rssGrowth: round(gated.rssGrowthMiB / floor.rssGrowthMiB, 2),
+    heapGrowth: round(gated.heapGrowthMiB / floor.heapGrowthMiB, 2),
+    resolveAll: round(gated.resolveAllMs / floor.resolveAllMs, 2),
+  },
 });

@@ -83,9 +83,10 @@ function batch(fn, input) {
 const cases = [];
 for (const size of [1024, 16 * 1024]) for (const encoding of ['string', 'buffer']) cases.push({ size, encoding, input: fixtures(size, encoding) });
 
-for (const c of cases) for (const [name, fn] of Object.entries(implementations)) {
-  if (!fn(c.input)) throw new Error(`${name} rejected a valid webhook`);
-}
+for (const c of cases)
+  for (const [name, fn] of Object.entries(implementations)) {
+    if (!fn(c.input)) throw new Error(`${name} rejected a valid webhook`);
+  }
 
 progress('warm-up');
 for (const c of cases) for (const fn of Object.values(implementations)) for (let i = 0; i < 3; i++) batch(fn, c.input);
@@ -107,7 +108,9 @@ for (let run = 1; run <= runs; run++) {
       entry.all.push(...samples.get(name));
       results.set(key, entry);
     }
-    progress(`run ${run}/${runs} ${c.size / 1024} KiB ${c.encoding}: ${order.map((n) => `${n} ${Math.round(results.get(`${c.size}:${c.encoding}:${n}`).perRun.at(-1))}/s`).join(', ')}`);
+    progress(
+      `run ${run}/${runs} ${c.size / 1024} KiB ${c.encoding}: ${order.map((n) => `${n} ${Math.round(results.get(`${c.size}:${c.encoding}:${n}`).perRun.at(-1))}/s`).join(', ')}`,
+    );
   }
 }
 

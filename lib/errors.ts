@@ -34,7 +34,10 @@ export class ApprovalTimeout extends ApprovalError {
 
 /** The caller's AbortSignal stopped a wait (for example: the HTTP client disconnected). */
 export class ApprovalAborted extends ApprovalError {
-  constructor(readonly approvalId: string | undefined, reason?: unknown) {
+  constructor(
+    readonly approvalId: string | undefined,
+    reason?: unknown,
+  ) {
     super(approvalId ? `Waiting for approval ${approvalId} was aborted` : 'Broker request was aborted', { cause: reason });
   }
 }
@@ -57,7 +60,10 @@ export class SesameAuthError extends ApprovalError {
 /** Unknown approval id (HTTP 404). */
 export class NotFoundError extends ApprovalError {
   readonly status = 404;
-  constructor(readonly approvalId: string | undefined, message?: string) {
+  constructor(
+    readonly approvalId: string | undefined,
+    message?: string,
+  ) {
     super(message ?? (approvalId ? `Approval ${approvalId} not found` : 'Not found'));
   }
 }
@@ -72,11 +78,7 @@ export class RequestRejectedError extends ApprovalError {
     readonly code: string,
     readonly detail: string,
   ) {
-    super(
-      status === null
-        ? `Invalid approval request: ${detail}`
-        : `The Sesame broker rejected the request (HTTP ${status} ${code}): ${detail}`,
-    );
+    super(status === null ? `Invalid approval request: ${detail}` : `The Sesame broker rejected the request (HTTP ${status} ${code}): ${detail}`);
   }
 }
 

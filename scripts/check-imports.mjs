@@ -43,7 +43,8 @@ for (const file of files) {
     if (to === part || !floorOf.has(to)) continue;
     const arrow = `${part} -> ${to}`;
     if (floorOf.get(to) > floorOf.get(part)) problems.push(`${relative(lib, file)} imports ${relative(lib, target)}: ${arrow} runs up a floor`);
-    else if (floorOf.get(to) === floorOf.get(part) && !SIDEWAYS.has(arrow)) problems.push(`${relative(lib, file)} imports ${relative(lib, target)}: ${arrow} crosses to a neighbour on its floor`);
+    else if (floorOf.get(to) === floorOf.get(part) && !SIDEWAYS.has(arrow))
+      problems.push(`${relative(lib, file)} imports ${relative(lib, target)}: ${arrow} crosses to a neighbour on its floor`);
   }
 }
 

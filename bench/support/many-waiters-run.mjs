@@ -90,7 +90,11 @@ process.stdout.write(
     heldMs,
     resolveAllMs: lastResume - decideStart,
     brokerDecideMs: decided.decideMs,
-    growth: { rssMiB: (during.rss - before.rss) / 2 ** 20, heapUsedMiB: (during.heapUsed - before.heapUsed) / 2 ** 20, externalMiB: (during.external - before.external) / 2 ** 20 },
+    growth: {
+      rssMiB: (during.rss - before.rss) / 2 ** 20,
+      heapUsedMiB: (during.heapUsed - before.heapUsed) / 2 ** 20,
+      externalMiB: (during.external - before.external) / 2 ** 20,
+    },
     bytesPerWaiter: { rss: (during.rss - before.rss) / count, heapUsed: (during.heapUsed - before.heapUsed) / count },
     sockets: { before: socketsBefore, during: socketsDuring },
     failed: failed.length,

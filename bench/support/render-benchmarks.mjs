@@ -36,7 +36,17 @@ function decisionLatency(r) {
     (c) =>
       `| ${int(c.pending)} | ${fmt(c.value.median)} | ${fmt(c.value.p99)} | ${fmt(c.baseline.median)} | ${fmt(c.baseline.p99)} | ${ratio(c.ratio.median)} | ${ratio(c.ratio.p99)} | ${fmt(c.callbackFloor.median)} (${ratio(c.ratioToCallbackFloor.median)}) | ${c.perRun.map((p) => fmt(p.median)).join(' / ')} |`,
   );
-  const header = ['pending', 'gated median (ms)', 'gated p99 (ms)', 'floor median (ms)', 'floor p99 (ms)', 'ratio median', 'ratio p99', 'callback bound median (ms) (gated / it)', 'gated median per run (ms)'];
+  const header = [
+    'pending',
+    'gated median (ms)',
+    'gated p99 (ms)',
+    'floor median (ms)',
+    'floor p99 (ms)',
+    'ratio median',
+    'ratio p99',
+    'callback bound median (ms) (gated / it)',
+    'gated median per run (ms)',
+  ];
   return section(r, header, 'rrrrrrrrl', rows);
 }
 
@@ -57,9 +67,7 @@ function manyWaiters(r) {
 function webhookVerify(r) {
   // One row per body and implementation: with five implementations, columns per implementation would not fit.
   const rows = r.cases.flatMap((c) =>
-    c.implementations.map(
-      (i) => `| ${c.name} | ${i.name} | ${int(i.median)} | ${int(i.p99)} | ${fmt(i.usPerOp, 2)} | ${ratio(i.ratioToFloor)} |`,
-    ),
+    c.implementations.map((i) => `| ${c.name} | ${i.name} | ${int(i.median)} | ${int(i.p99)} | ${fmt(i.usPerOp, 2)} | ${ratio(i.ratioToFloor)} |`),
   );
   return section(r, ['body', 'implementation', 'ops/s (median)', 'ops/s (p99)', 'µs/op (median)', '/ floor'], 'llrrrr', rows);
 }
@@ -73,7 +81,8 @@ function gatedRoute(r) {
   if (!r.ungated) return lines;
   const abRows = r.ungated.runtimes.flatMap((runtime) =>
     runtime.pairs.map(
-      (p) => `| ${runtime.node} | ${p.name} | ${ratio(p.medianRatio)} | ${ratio(p.minRatio)} to ${ratio(p.maxRatio)} | ${int(p.rpsA)} / ${int(p.rpsB)} | ${p.perRound.map((x) => fmt(x, 3)).join(' ')} |`,
+      (p) =>
+        `| ${runtime.node} | ${p.name} | ${ratio(p.medianRatio)} | ${ratio(p.minRatio)} to ${ratio(p.maxRatio)} | ${int(p.rpsA)} / ${int(p.rpsB)} | ${p.perRound.map((x) => fmt(x, 3)).join(' ')} |`,
     ),
   );
   return [

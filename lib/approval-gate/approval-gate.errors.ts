@@ -35,7 +35,9 @@ export class ApprovalMismatchError extends ApprovalError {
 /** The approval was already used to run its call once (here or on another replica), in any mode. Answered 409; nothing ran. */
 export class ApprovalAlreadyUsedError extends ApprovalError {
   constructor(readonly approvalId: string) {
-    super(`Approval ${approvalId} was already used: an approval runs its call once. Ask again for a new approval (async mode: repeat the request without the Sesame-Approval-Id header).`);
+    super(
+      `Approval ${approvalId} was already used: an approval runs its call once. Ask again for a new approval (async mode: repeat the request without the Sesame-Approval-Id header).`,
+    );
   }
 }
 
@@ -80,7 +82,7 @@ export class AsyncApprovalContextError extends ApprovalError {
   ) {
     super(
       `${className}.${methodName}() is gated with mode 'async', which answers 202 and reads the Sesame-Approval-Id header of an HTTP request, ` +
-        "but it was called outside one, so it did not run. Call it from a gated route, from any route with " +
+        'but it was called outside one, so it did not run. Call it from a gated route, from any route with ' +
         "SesameModule.forRoot({ requestContext: 'all-routes' }), or use the default mode ('blocking').",
     );
   }

@@ -7,14 +7,7 @@ import { reservedDedupKeyProblem } from '../client/trigger-approval.input.js';
 import { ApprovalDenied, ApprovalTimeout, NotFoundError, RequestRejectedError } from '../errors.js';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { SesameConfig } from '../config/sesame.config.js';
-import {
-  bindingDedupKey,
-  bindingDigest,
-  shownContent,
-  dedupKeyMatches,
-  discriminatorFor,
-  randomDiscriminator,
-} from './approval-binding.js';
+import { bindingDedupKey, bindingDigest, shownContent, dedupKeyMatches, discriminatorFor, randomDiscriminator } from './approval-binding.js';
 import {
   ApprovalAlreadyUsedError,
   ApprovalBindingError,
@@ -44,7 +37,6 @@ const MAX_USED_IN_A_ROW = 32;
 
 /** useOnce(): the approval already ran its call (a repeat of an identical request steps past it). */
 const USED = Symbol('used');
-
 
 /** What an approval must carry to run this call: its binding, and the content this call shows the human. */
 interface ExpectedApproval {
@@ -269,7 +261,12 @@ export class ApprovalGate implements ApprovalGateRunner {
       throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} was granted for another call (other arguments or another user), not this one`);
     }
     if (shownContent(approval) !== expected.content) {
-      throw this.mismatch(call, 'approval_mismatch', id, `Approval ${id} showed the approver another summary, reason or context than this call would, so it does not approve this call`);
+      throw this.mismatch(
+        call,
+        'approval_mismatch',
+        id,
+        `Approval ${id} showed the approver another summary, reason or context than this call would, so it does not approve this call`,
+      );
     }
   }
 
@@ -319,7 +316,12 @@ export class ApprovalGate implements ApprovalGateRunner {
     // The arguments are live objects: bound when the approval was asked for, they may have been changed
     // since (during the wait, or the store's round trips). Checked again with no await before the call.
     if (digest !== undefined && this.bind(call, scope, unshared) !== digest) {
-      throw this.mismatch(call, 'approval_mismatch', approval.id, `The arguments of ${call.className}.${call.methodName}() changed after approval ${approval.id} was asked for them; nothing ran`);
+      throw this.mismatch(
+        call,
+        'approval_mismatch',
+        approval.id,
+        `The arguments of ${call.className}.${call.methodName}() changed after approval ${approval.id} was asked for them; nothing ran`,
+      );
     }
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
     return call.method.apply(call.instance, call.args);

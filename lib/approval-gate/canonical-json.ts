@@ -171,7 +171,8 @@ class Encoder {
       throw new NotCanonicalError(path, 'an Array subclass, or an array with extra properties');
     }
     const items: unknown[] = [];
-    for (let i = 0; i < array.length; i++) items.push(Object.prototype.hasOwnProperty.call(array, i) ? this.encode(ownValue(array, String(i), `${path}[${i}]`), `${path}[${i}]`, depth + 1) : ['hole']);
+    for (let i = 0; i < array.length; i++)
+      items.push(Object.prototype.hasOwnProperty.call(array, i) ? this.encode(ownValue(array, String(i), `${path}[${i}]`), `${path}[${i}]`, depth + 1) : ['hole']);
     return items;
   }
 

@@ -2,12 +2,7 @@ import { UseInterceptors } from '@nestjs/common';
 import { SesameConfigError } from '../errors.js';
 import { ApprovalGateInterceptor } from './approval-gate.interceptor.js';
 import { createGatedMethod, isGatedMethod, isSkippedMethod, LIFECYCLE_HOOKS, methodLabel } from './gated-method.js';
-import {
-  REQUIRE_APPROVAL_METADATA,
-  SKIP_APPROVAL_METADATA,
-  type RequireApprovalMetadata,
-  type RequireApprovalOptions,
-} from './require-approval.options.js';
+import { REQUIRE_APPROVAL_METADATA, SKIP_APPROVAL_METADATA, type RequireApprovalMetadata, type RequireApprovalOptions } from './require-approval.options.js';
 
 /**
  * Lets the method run only after a human approved it: on controller routes (after guards and pipes,
@@ -30,9 +25,7 @@ export function RequireApproval(action: string, options: RequireApprovalOptions 
     throw new SesameConfigError(`@RequireApproval('${action}'): mode must be 'blocking' or 'async'`);
   }
   if (options.mode === 'async' && options.dedupKey !== undefined) {
-    throw new SesameConfigError(
-      `@RequireApproval('${action}'): dedupKey cannot be set with mode 'async', which derives it from the action, the arguments and the user`,
-    );
+    throw new SesameConfigError(`@RequireApproval('${action}'): dedupKey cannot be set with mode 'async', which derives it from the action, the arguments and the user`);
   }
   for (const key of ['timeout', 'expiresIn', 'retryAfter'] as const) {
     const value = options[key];

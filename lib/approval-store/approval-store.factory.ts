@@ -39,7 +39,6 @@ function isApprovalStore(value: object): value is ApprovalStore {
 
 function invalid(): SesameConfigError {
   return new SesameConfigError(
-    "SesameModule: store must be { type: 'memory' }, { type: 'redis', url: 'redis://...' } or an ApprovalStore instance " +
-      `(an object with ${STORE_METHODS.join(', ')})`,
+    "SesameModule: store must be { type: 'memory' }, { type: 'redis', url: 'redis://...' } or an ApprovalStore instance " + `(an object with ${STORE_METHODS.join(', ')})`,
   );
 }

@@ -16,12 +16,15 @@ export function keepClaimed(store: ApprovalStore, key: string, token: string, le
     if (!told && !stopped) onLost(reason);
     told = true;
   };
-  const timer = setInterval(() => {
-    store.renew(key, token, lease).then(
-      (held) => held || tell('the claim was no longer held'),
-      (error: unknown) => tell((error as { message?: string } | null)?.message ?? String(error)),
-    );
-  }, Math.max(1, Math.floor(lease / 3)));
+  const timer = setInterval(
+    () => {
+      store.renew(key, token, lease).then(
+        (held) => held || tell('the claim was no longer held'),
+        (error: unknown) => tell((error as { message?: string } | null)?.message ?? String(error)),
+      );
+    },
+    Math.max(1, Math.floor(lease / 3)),
+  );
   timer.unref();
   return {
     stop() {

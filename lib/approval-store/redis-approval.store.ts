@@ -156,9 +156,7 @@ export class RedisApprovalStore implements ApprovalStore {
 
   async complete(key: string, token: string, ttl: number): Promise<boolean> {
     assertTtl(ttl);
-    const reply = await this.#run('complete', () =>
-      this.#client.call('EVAL', COMPLETE_SCRIPT, 1, this.#prefix + key, `claim:${token}`, `done:${token}`, ttl),
-    );
+    const reply = await this.#run('complete', () => this.#client.call('EVAL', COMPLETE_SCRIPT, 1, this.#prefix + key, `claim:${token}`, `done:${token}`, ttl));
     return reply === 1;
   }
 

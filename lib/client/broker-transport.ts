@@ -140,7 +140,8 @@ export class BrokerTransport {
           if (response!.status >= 200 && response!.status < 300) {
             if (body === undefined) throw new BrokerProtocolError(`Broker answered HTTP ${response!.status} without a JSON body`);
             // An answer's fields (id, action, summary...) reach logs and error bodies: one quoting the key is refused whole.
-            if (response!.text.includes(this.#options.apiKey)) throw new BrokerProtocolError(`Broker answered HTTP ${response!.status} with a body quoting the API key; refused`);
+            if (response!.text.includes(this.#options.apiKey))
+              throw new BrokerProtocolError(`Broker answered HTTP ${response!.status} with a body quoting the API key; refused`);
             done(undefined, body);
             return;
           }

@@ -2,13 +2,7 @@
  * Every detail of broker protocol v1 lives here: paths, field names, units, error bodies.
  * A change of wire format is a change to this file only (see docs/protocol.md).
  */
-import {
-  BrokerProtocolError,
-  NotFoundError,
-  RequestRejectedError,
-  SesameAuthError,
-  type ApprovalError,
-} from '../errors.js';
+import { BrokerProtocolError, NotFoundError, RequestRejectedError, SesameAuthError, type ApprovalError } from '../errors.js';
 import { APPROVAL_STATUSES, isApprovalStatus, type ApprovalStatus } from '../protocol/approval-status.js';
 import { WIRE_LIMITS } from '../protocol/wire-limits.js';
 import type { WireCreateApprovalRequest } from '../protocol/wire-requests.js';

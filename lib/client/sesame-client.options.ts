@@ -54,10 +54,7 @@ class ClientOptionRules {
 export function resolveClientOptions(options: SesameClientOptions = {}): ResolvedClientOptions {
   const { env = process.env, ...rest } = options;
   // Nested rules are checked separately: class-transformer's @Type would need reflect-metadata, which a plain client user may not load.
-  const problems = [
-    ...validatePlain(ClientOptionRules, rest),
-    ...(isObject(rest.retry) ? validatePlain(RetryRules, rest.retry).map((p) => `retry.${p}`) : []),
-  ];
+  const problems = [...validatePlain(ClientOptionRules, rest), ...(isObject(rest.retry) ? validatePlain(RetryRules, rest.retry).map((p) => `retry.${p}`) : [])];
   if (problems.length > 0) throw new SesameConfigError(`Invalid Sesame client options: ${problems.join('; ')}`);
 
   const apiKey = options.apiKey ?? env.SESAME_API_KEY;

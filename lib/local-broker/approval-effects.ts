@@ -78,5 +78,7 @@ export class ApprovalEffects {
 }
 
 function describeSource(source: DecisionSource): string {
-  return { http: 'via the decision endpoint', dashboard: 'on the dashboard', api: 'via the LocalBroker API', policy: 'by the decide policy', expiry: 'expiry time reached' }[source];
+  return { http: 'via the decision endpoint', dashboard: 'on the dashboard', api: 'via the LocalBroker API', policy: 'by the decide policy', expiry: 'expiry time reached' }[
+    source
+  ];
 }

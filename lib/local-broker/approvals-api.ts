@@ -5,15 +5,7 @@ import type { ApprovalRegistry } from './approval-registry.js';
 import { answerWhenDecided } from './approval-waits.js';
 import { clip } from './broker-log.js';
 import { HttpError, readJsonBody, sendJson } from './http-io.js';
-import {
-  formatListCursor,
-  parseCreateApprovalBody,
-  parseDecisionBody,
-  parseListCursor,
-  parseListLimit,
-  parseStatusFilter,
-  parseWaitTimeout,
-} from './request-validation.js';
+import { formatListCursor, parseCreateApprovalBody, parseDecisionBody, parseListCursor, parseListLimit, parseStatusFilter, parseWaitTimeout } from './request-validation.js';
 
 /** The `/v1/approvals` endpoints of broker protocol v1, once routed and authenticated. */
 export class ApprovalsApi {

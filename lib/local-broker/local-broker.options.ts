@@ -114,9 +114,7 @@ export function resolveLocalBrokerOptions(options: LocalBrokerOptions = {}): Res
 
   const apiKeys = new Map<string, string>();
   const rawKeys = options.apiKeys ?? [LOCAL_BROKER_DEFAULT_API_KEY];
-  const entries: [unknown, unknown][] = Array.isArray(rawKeys)
-    ? rawKeys.map((k) => [k, LOCAL_BROKER_DEFAULT_LABEL])
-    : Object.entries(rawKeys as Record<string, string>);
+  const entries: [unknown, unknown][] = Array.isArray(rawKeys) ? rawKeys.map((k) => [k, LOCAL_BROKER_DEFAULT_LABEL]) : Object.entries(rawKeys as Record<string, string>);
   for (const [key, label] of entries) {
     if (typeof key !== 'string' || key.length === 0 || /\s/.test(key)) {
       throw new SesameConfigError('LocalBroker option "apiKeys": every key must be a non-empty string without whitespace');

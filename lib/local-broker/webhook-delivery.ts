@@ -150,15 +150,11 @@ export class WebhookDelivery {
       if (willRetry) this.schedule(job, this.retry.baseDelayMs * 2 ** (job.attempt - 1));
     };
 
-    const request = (isHttps ? https : http).request(
-      job.url,
-      { method: 'POST', headers, agent: isHttps ? this.httpsAgent : this.httpAgent },
-      (response) => {
-        finish(response.statusCode ?? null, null);
-        response.resume(); // drain, so the socket can be reused
-        response.on('error', () => undefined);
-      },
-    );
+    const request = (isHttps ? https : http).request(job.url, { method: 'POST', headers, agent: isHttps ? this.httpsAgent : this.httpAgent }, (response) => {
+      finish(response.statusCode ?? null, null);
+      response.resume(); // drain, so the socket can be reused
+      response.on('error', () => undefined);
+    });
     const timeout = setTimeout(() => {
       request.destroy(new Error(`no answer within ${this.retry.timeoutMs} ms`));
     }, this.retry.timeoutMs);

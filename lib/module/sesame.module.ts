@@ -52,16 +52,7 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [
-    SesameClient,
-    SesameConfig,
-    ApprovalsService,
-    ApprovalGate,
-    ApprovalStore,
-    SesameWebhookVerifier,
-    SesameWebhookGuard,
-    ApprovalDecisionDispatcher,
-  ],
+  exports: [SesameClient, SesameConfig, ApprovalsService, ApprovalGate, ApprovalStore, SesameWebhookVerifier, SesameWebhookGuard, ApprovalDecisionDispatcher],
 })
 export class SesameModule extends SesameConfigurableModule implements BeforeApplicationShutdown {
   constructor(private readonly client: SesameClient) {

@@ -29,9 +29,7 @@ export function OnApprovalDecision(action?: string | readonly string[]): MethodD
     // Stacked decorators add up (SetMetadata alone would keep only the last one); "every decision" wins.
     const previous = Reflect.getMetadata(ON_APPROVAL_DECISION_METADATA, descriptor.value) as OnApprovalDecisionMetadata | undefined;
     const merged: OnApprovalDecisionMetadata =
-      previous === undefined
-        ? { actions }
-        : { actions: previous.actions === null || actions === null ? null : [...new Set([...previous.actions, ...actions])] };
+      previous === undefined ? { actions } : { actions: previous.actions === null || actions === null ? null : [...new Set([...previous.actions, ...actions])] };
     return SetMetadata(ON_APPROVAL_DECISION_METADATA, merged)(target, propertyKey, descriptor);
   };
 }

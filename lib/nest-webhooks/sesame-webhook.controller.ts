@@ -1,15 +1,4 @@
-import {
-  ConflictException,
-  Controller,
-  HttpCode,
-  Inject,
-  Logger,
-  Post,
-  ServiceUnavailableException,
-  UseGuards,
-  type OnModuleInit,
-  type Type,
-} from '@nestjs/common';
+import { ConflictException, Controller, HttpCode, Inject, Logger, Post, ServiceUnavailableException, UseGuards, type OnModuleInit, type Type } from '@nestjs/common';
 import { ApprovalStoreUnavailableError } from '../approval-store/approval-store.errors.js';
 import { SesameConfigError } from '../errors.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
@@ -44,9 +33,7 @@ export function createSesameWebhookController(path: string): Type<unknown> {
     /** An endpoint that would answer every delivery with 500 is a boot error, not a runtime surprise. */
     onModuleInit(): void {
       if (!this.verifier.configured) {
-        throw new SesameConfigError(
-          `SesameModule: webhookPath "${path}" is set but no webhook secret is configured: set webhookSecret or SESAME_WEBHOOK_SECRET`,
-        );
+        throw new SesameConfigError(`SesameModule: webhookPath "${path}" is set but no webhook secret is configured: set webhookSecret or SESAME_WEBHOOK_SECRET`);
       }
     }
 

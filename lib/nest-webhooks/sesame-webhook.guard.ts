@@ -1,12 +1,5 @@
 import { types } from 'node:util';
-import {
-  BadRequestException,
-  Injectable,
-  InternalServerErrorException,
-  Logger,
-  type CanActivate,
-  type ExecutionContext,
-} from '@nestjs/common';
+import { BadRequestException, Injectable, InternalServerErrorException, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { SesameConfigError, WebhookVerificationError } from '../errors.js';
 import type { WebhookHeadersInput } from '../webhooks/webhook-headers.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
@@ -51,9 +44,7 @@ export class SesameWebhookGuard implements CanActivate {
     }
     const request = context.switchToHttp().getRequest<SesameWebhookRequest>();
     if (!this.verifier.configured) {
-      this.logger.error(
-        'Rejected a decision webhook: no webhook secret is configured. Set the webhookSecret option of SesameModule or SESAME_WEBHOOK_SECRET.',
-      );
+      this.logger.error('Rejected a decision webhook: no webhook secret is configured. Set the webhookSecret option of SesameModule or SESAME_WEBHOOK_SECRET.');
       throw misconfigured();
     }
 

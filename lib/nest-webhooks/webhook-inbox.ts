@@ -60,9 +60,7 @@ export class WebhookInbox {
     } catch (error) {
       renewal.stop();
       await this.store.release(key, token).catch((releaseError: unknown) => {
-        this.logger.error(
-          `Could not release ${about} after its handlers failed (${describe(releaseError)}): a redelivery runs them once the claim lapses (${lease} ms)`,
-        );
+        this.logger.error(`Could not release ${about} after its handlers failed (${describe(releaseError)}): a redelivery runs them once the claim lapses (${lease} ms)`);
       });
       throw error;
     }
@@ -73,9 +71,7 @@ export class WebhookInbox {
       }
     } catch (error) {
       // The handlers did run: answering 2xx stops redeliveries, which is the best left to do.
-      this.logger.error(
-        `Handlers of ${about} ran, but it could not be recorded as processed (${describe(error)}): a redelivery after ${lease} ms would run them again`,
-      );
+      this.logger.error(`Handlers of ${about} ran, but it could not be recorded as processed (${describe(error)}): a redelivery after ${lease} ms would run them again`);
     }
     return { status: 'dispatched', handlers };
   }

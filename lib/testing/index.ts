@@ -2,12 +2,7 @@
  * `nestjs-sesame/testing`: the local broker, an in-memory implementation of Sesame broker protocol v1
  * for development, demos and tests.
  */
-export {
-  LocalBroker,
-  type LocalBrokerEvents,
-  type ApprovalPredicate,
-  type WaitForApprovalOptions,
-} from '../local-broker/local-broker.js';
+export { LocalBroker, type LocalBrokerEvents, type ApprovalPredicate, type WaitForApprovalOptions } from '../local-broker/local-broker.js';
 export {
   LOCAL_BROKER_DEFAULT_API_KEY,
   LOCAL_BROKER_DEFAULT_LABEL,

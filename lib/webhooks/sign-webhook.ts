@@ -26,11 +26,7 @@ export function computeWebhookSignature(key: Buffer, id: string, timestamp: numb
  * Signs a raw webhook body the way the broker does: one `v1,` entry per active secret,
  * space-separated, so receivers can rotate secrets without downtime.
  */
-export function signWebhook(
-  rawBody: string | Buffer,
-  secrets: string | readonly string[],
-  options: SignWebhookOptions = {},
-): SignedWebhookHeaders {
+export function signWebhook(rawBody: string | Buffer, secrets: string | readonly string[], options: SignWebhookOptions = {}): SignedWebhookHeaders {
   const list = typeof secrets === 'string' ? [secrets] : secrets;
   const id = options.id ?? `msg_${randomUUID()}`;
   const timestamp = Math.floor((options.timestamp ?? new Date()).getTime() / 1000);

@@ -53,10 +53,7 @@ export class WebhookVerifier {
     const nowMs = resolveNow(options);
     // util.types also recognises a Buffer or Uint8Array from another realm (vm, test runners).
     if (typeof rawBody !== 'string' && !types.isUint8Array(rawBody)) {
-      throw new WebhookVerificationError(
-        'invalid_body',
-        'The webhook body must be the raw request body (string, Buffer or Uint8Array), not a parsed object',
-      );
+      throw new WebhookVerificationError('invalid_body', 'The webhook body must be the raw request body (string, Buffer or Uint8Array), not a parsed object');
     }
     const { id, timestamp, signatures } = readWebhookHeaders(headers);
     checkTimestamp(timestamp, nowMs, this.tolerance);
@@ -80,7 +77,10 @@ function decodeSecrets(secret: unknown): Buffer[] {
   return list.map((s) => {
     const key = decodeWebhookSecret(s as string);
     if (key.length < MIN_WEBHOOK_SECRET_BYTES) {
-      throw new WebhookVerificationError('invalid_secret', `A webhook secret must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes (the broker issues 24 or more); this one is too short to resist guessing`);
+      throw new WebhookVerificationError(
+        'invalid_secret',
+        `A webhook secret must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes (the broker issues 24 or more); this one is too short to resist guessing`,
+      );
     }
     return key;
   });

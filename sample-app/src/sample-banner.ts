@@ -3,12 +3,7 @@ import type { LocalBroker } from 'nestjs-sesame/testing';
 /** What the terminal shows once the sample listens: where everything is, and one request to try. */
 export function sampleBanner(apiUrl: string, embeddedBroker: LocalBroker | null, brokerUrl: string | undefined): string {
   const refund = JSON.stringify({ paymentId: 'pay_1001', amount: 2500, currency: 'USD', reason: 'Customer was charged twice' });
-  const lines = [
-    '',
-    'nestjs-sesame sample: a payments admin API whose risky routes wait for a human.',
-    '',
-    `  API:        ${apiUrl}`,
-  ];
+  const lines = ['', 'nestjs-sesame sample: a payments admin API whose risky routes wait for a human.', '', `  API:        ${apiUrl}`];
   if (embeddedBroker) {
     lines.push(`  Broker:     ${embeddedBroker.url} (embedded local broker, in memory, no account needed)`);
     if (embeddedBroker.dashboardUrl) lines.push(`  Dashboard:  ${embeddedBroker.dashboardUrl}  <- open it to approve or deny`);

@@ -18,7 +18,16 @@ const ALLOWED = [
   /^dist\/(?:esm|cjs)\/local-broker\/dashboard\/assets\/dashboard\.(?:css|browser\.js)$/,
 ];
 const DASHBOARD_ASSETS = ['dashboard.css', 'dashboard.browser.js'].flatMap((file) => ['esm', 'cjs'].map((build) => `dist/${build}/local-broker/dashboard/assets/${file}`));
-const REQUIRED = ['package.json', 'README.md', 'dist/cjs/package.json', 'dist/esm/index.js', 'dist/cjs/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.d.ts', ...DASHBOARD_ASSETS];
+const REQUIRED = [
+  'package.json',
+  'README.md',
+  'dist/cjs/package.json',
+  'dist/esm/index.js',
+  'dist/cjs/index.js',
+  'dist/esm/index.d.ts',
+  'dist/cjs/index.d.ts',
+  ...DASHBOARD_ASSETS,
+];
 
 const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 const files = pack.files.map((f) => f.path);

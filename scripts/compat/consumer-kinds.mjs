@@ -231,10 +231,7 @@ export const CONSUMER_KINDS = [
 ].map((kind) => ({
   ...kind,
   // As in the Nest starters: platform-express's .d.ts files import 'express', which ships no types.
-  packageJson:
-    kind.adapter === 'express'
-      ? { ...kind.packageJson, devDependencies: { ...kind.packageJson.devDependencies, '@types/express': '^5' } }
-      : kind.packageJson,
+  packageJson: kind.adapter === 'express' ? { ...kind.packageJson, devDependencies: { ...kind.packageJson.devDependencies, '@types/express': '^5' } } : kind.packageJson,
   files: {
     ...kind.files,
     'src/http-adapter.ts': HTTP_ADAPTERS[kind.adapter],
@@ -243,4 +240,17 @@ export const CONSUMER_KINDS = [
 }));
 
 /** Which installed packages to report per consumer (name -> label). */
-export const REPORTED_PACKAGES = ['@nestjs/core', '@nestjs/common', '@nestjs/testing', '@nestjs/platform-express', '@nestjs/platform-fastify', 'typescript', 'jest', 'ts-jest', '@swc/jest', 'vitest', 'fastify', 'express'];
+export const REPORTED_PACKAGES = [
+  '@nestjs/core',
+  '@nestjs/common',
+  '@nestjs/testing',
+  '@nestjs/platform-express',
+  '@nestjs/platform-fastify',
+  'typescript',
+  'jest',
+  'ts-jest',
+  '@swc/jest',
+  'vitest',
+  'fastify',
+  'express',
+];

@@ -11,7 +11,11 @@ import { canonicalJson, NotCanonicalError } from '../../lib/approval-gate/canoni
 function reversedKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(reversedKeys);
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reversedKeys(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .reverse()
+      .map(([k, v]) => [k, reversedKeys(v)]),
+  );
 }
 
 describe('canonicalJson', () => {
@@ -53,7 +57,21 @@ describe('canonicalJson', () => {
     expect(canonicalJson(dto)).not.toBe(canonicalJson(Object.assign(new RefundDto(), { customerId: 'cus_2' })));
     expect(canonicalJson(dto)).not.toBe(canonicalJson(new PayoutDto()));
     expect(canonicalJson(dto)).not.toBe(canonicalJson({ customerId: 'cus_1', amount: 42 }));
-    expect(canonicalJson(new Map([['b', 1], ['a', 2]]))).toBe(canonicalJson(new Map([['a', 2], ['b', 1]])));
+    expect(
+      canonicalJson(
+        new Map([
+          ['b', 1],
+          ['a', 2],
+        ]),
+      ),
+    ).toBe(
+      canonicalJson(
+        new Map([
+          ['a', 2],
+          ['b', 1],
+        ]),
+      ),
+    );
     expect(canonicalJson(new Set([3, 1, 2]))).toBe(canonicalJson(new Set([1, 2, 3])));
     expect(canonicalJson(-0)).not.toBe(canonicalJson(0));
   });

@@ -1,22 +1,6 @@
-import {
-  Body,
-  Controller,
-  Injectable,
-  Post,
-  Req,
-  UseGuards,
-  type CanActivate,
-  type ExecutionContext,
-} from '@nestjs/common';
+import { Body, Controller, Injectable, Post, Req, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { IsInt, IsString, Min } from 'class-validator';
-import {
-  ApprovalGate,
-  AsyncApprovalContextError,
-  RequireApproval,
-  SesameConfigError,
-  SesameModule,
-  type ApprovalHttpRequest,
-} from '../../lib/index.js';
+import { ApprovalGate, AsyncApprovalContextError, RequireApproval, SesameConfigError, SesameModule, type ApprovalHttpRequest } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ADAPTERS, startApp, type StartedApp } from '../support/nest-apps.js';
 import { startGatedApp } from '../support/gated-app.js';

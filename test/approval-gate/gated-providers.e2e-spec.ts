@@ -163,7 +163,12 @@ describe('@RequireApproval on provider methods', () => {
     expect(ops.status()).toBe('green');
     await expect(ops.restart('api')).resolves.toBe('restarted');
     await expect(ops.drop()).resolves.toBe('dropped');
-    expect(broker.list().map((a) => [a.action, a.summary]).sort()).toEqual([
+    expect(
+      broker
+        .list()
+        .map((a) => [a.action, a.summary])
+        .sort(),
+    ).toEqual([
       ['ops.admin', 'Approve ops.admin (OpsService.restart)'],
       ['ops.drop', 'Drop everything'],
     ]);

@@ -1,16 +1,4 @@
-import {
-  Body,
-  Controller,
-  Get,
-  Injectable,
-  Param,
-  Post,
-  SetMetadata,
-  UseGuards,
-  ValidationPipe,
-  type CanActivate,
-  type ExecutionContext,
-} from '@nestjs/common';
+import { Body, Controller, Get, Injectable, Param, Post, SetMetadata, UseGuards, ValidationPipe, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { IsInt, IsString, Min } from 'class-validator';
 import { RequireApproval, SesameModule } from '../../lib/index.js';
@@ -210,7 +198,12 @@ describe.each(ADAPTERS)('@RequireApproval on routes (%s)', (adapter) => {
     const denied = await post('/tables/users/purge', { ids: ['a'] });
     expect(denied.status).toBe(403);
     expect(ledger.ran).toEqual(['delete:orders']);
-    expect(broker.list().map((a) => a.summary).sort()).toEqual(['Delete 1 rows from users', 'Delete 3 rows from orders']);
+    expect(
+      broker
+        .list()
+        .map((a) => a.summary)
+        .sort(),
+    ).toEqual(['Delete 1 rows from users', 'Delete 3 rows from orders']);
   });
 
   it('the client disconnecting stops the wait; a later approval runs nothing', async () => {

@@ -100,7 +100,12 @@ describe('RedisApprovalStore against a real redis-server', () => {
           store.renew('webhook:msg_during', 'tok', 60_000),
           store.complete('webhook:msg_during', 'tok', 60_000),
           store.release('webhook:msg_during', 'tok'),
-        ].map((p) => p.then(() => 'resolved', (error: unknown) => error)),
+        ].map((p) =>
+          p.then(
+            () => 'resolved',
+            (error: unknown) => error,
+          ),
+        ),
       );
       for (const failure of failures) expect(failure).toBeInstanceOf(ApprovalStoreUnavailableError);
       expect((failures[0] as Error).message).toMatch(/^The approval store is unavailable \(claim\): /);
@@ -177,7 +182,9 @@ describe('RedisApprovalStore against a real redis-server', () => {
       expect(() => store.client.on('error' as 'close', listener)).toThrow(SesameConfigError);
       expect(store.toJSON()).toEqual({ keyPrefix: 'view:', commandTimeout: 2_000, status: 'ready', available: true, ownsClient: true });
       expect(JSON.parse(JSON.stringify(store))).toEqual(store.toJSON());
-      expect(inspect(store, { breakLength: Infinity })).toBe("RedisApprovalStore { keyPrefix: 'view:', commandTimeout: 2000, status: 'ready', available: true, ownsClient: true }");
+      expect(inspect(store, { breakLength: Infinity })).toBe(
+        "RedisApprovalStore { keyPrefix: 'view:', commandTimeout: 2000, status: 'ready', available: true, ownsClient: true }",
+      );
       expect(inspect(store.client)).toBe("RedisConnectionView { status: 'ready' }");
       expect(Object.keys(store)).toEqual(['logger']);
     } finally {

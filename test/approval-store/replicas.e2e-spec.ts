@@ -121,7 +121,6 @@ async function deliver(app: StartedApp, webhook: { webhookId: string; body: stri
   return res.status;
 }
 
-
 const STORE_KINDS = ['redis', 'memory'] as const;
 
 describe.each(STORE_KINDS)('two replicas sharing one %s store', (kind) => {
@@ -137,9 +136,7 @@ describe.each(STORE_KINDS)('two replicas sharing one %s store', (kind) => {
     startApp(
       adapter,
       {
-        imports: [
-          SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, webhookSecret: SECRET, webhookPath: WEBHOOK_PATH, store, env: {} }),
-        ],
+        imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, webhookSecret: SECRET, webhookPath: WEBHOOK_PATH, store, env: {} })],
         controllers: [RefundsController],
         providers: [DecisionHandlers, { provide: ClusterLedger, useValue: ledger }, { provide: ReplicaName, useValue: new ReplicaName(name) }],
       },

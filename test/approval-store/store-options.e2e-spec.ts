@@ -119,14 +119,12 @@ describe('SesameModule store option', () => {
   it('webhookIdTtl: defaults to 24 h, and must be at least twice webhookTolerance', async () => {
     const app = await started(BASE);
     expect(app.get(SesameConfig).webhookIdTtl).toBe(86_400_000);
-    await expect(boot({ ...BASE, webhookTolerance: 600_000, webhookIdTtl: 1_000_000 })).rejects.toThrow(
-      'webhookIdTtl must be at least twice webhookTolerance (1200000 ms)',
-    );
+    await expect(boot({ ...BASE, webhookTolerance: 600_000, webhookIdTtl: 1_000_000 })).rejects.toThrow('webhookIdTtl must be at least twice webhookTolerance (1200000 ms)');
     const custom = await started({ ...BASE, webhookTolerance: 600_000, webhookIdTtl: 1_200_000 });
     expect(custom.get(SesameConfig).webhookIdTtl).toBe(1_200_000);
   });
 
-  it("warns at boot when async routes rely on the default in-memory store, not when it was chosen", async () => {
+  it('warns at boot when async routes rely on the default in-memory store, not when it was chosen', async () => {
     const warningsWith = async (options: SesameModuleOptions) => {
       const { app, logger } = await createApp('express', { imports: [SesameModule.forRoot(options)], controllers: [AsyncController] }, { rawBody: false });
       apps.push(app);

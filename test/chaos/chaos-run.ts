@@ -49,12 +49,17 @@ for (const [index, [name, run]] of scenarios.entries()) {
   const logLinesWithKey = logLines.filter((line) => line.includes(CHAOS_API_KEY)).length;
   reports.push({ ...report, leakedHandles, logLinesWithKey, logLineCount: logLines.length });
   process.stderr.write(
-    `chaos ${name}: ${report.calls} calls (${Object.entries(report.byVia).map(([k, v]) => `${v} ${k}`).join(', ')}) in ${report.durationMs} ms; ` +
+    `chaos ${name}: ${report.calls} calls (${Object.entries(report.byVia)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')}) in ${report.durationMs} ms; ` +
       `approvals ${JSON.stringify(report.approvals)}; bodies ran ${report.ran}; violations ${report.violations.length}; leaked handles ${leakedHandles.length}\n` +
       `  outcomes ${JSON.stringify(report.outcomes)}\n` +
       (Object.keys(report.faults).length > 0 ? `  injected ${JSON.stringify(report.faults)}\n` : '') +
       report.notes.map((note) => `  ${note}\n`).join('') +
-      report.violations.slice(0, 10).map((v) => `  VIOLATION ${v}\n`).join(''),
+      report.violations
+        .slice(0, 10)
+        .map((v) => `  VIOLATION ${v}\n`)
+        .join(''),
   );
 }
 process.stderr.write(`chaos: unhandled rejections ${unhandled.length}\n`);

@@ -113,7 +113,16 @@ function afterDecided(broker: LocalBroker, count: number): Promise<void> {
   });
 }
 
-function report(name: string, rig: Rig, outcomes: CallOutcome[], approvals: WireApproval[], decider: RandomDecider | undefined, violations: string[], started: number, notes: string[] = []): ScenarioReport {
+function report(
+  name: string,
+  rig: Rig,
+  outcomes: CallOutcome[],
+  approvals: WireApproval[],
+  decider: RandomDecider | undefined,
+  violations: string[],
+  started: number,
+  notes: string[] = [],
+): ScenarioReport {
   return {
     name,
     calls: outcomes.length,
@@ -175,7 +184,9 @@ export async function faultsScenario(options: ScenarioOptions): Promise<Scenario
   const checked = checkInvariants({ outcomes, runs: rig.app.ledger.runs, approvals, stateKept: true, allowedFailures: [] });
   violations.push(...checked.violations);
   const result = report('faults', rig, outcomes, approvals, decider, violations, started, [
-    orphanNote(checked.orphanApprovals),`${Math.floor((Date.now() - burstEpoch) / 700)} burst(s) of 150 ms answering 503 to every request`]);
+    orphanNote(checked.orphanApprovals),
+    `${Math.floor((Date.now() - burstEpoch) / 700)} burst(s) of 150 ms answering 503 to every request`,
+  ]);
   await stopRig(rig);
   return result;
 }

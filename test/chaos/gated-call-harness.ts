@@ -46,14 +46,17 @@ export class RandomDecider {
   attach(broker: LocalBroker): void {
     const onCreated = (approval: WireApproval) => {
       const decision = this.random.pick(this.weights);
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        const act = decision === 'approve' ? broker.approve(approval.id) : decision === 'deny' ? broker.deny(approval.id) : broker.expire(approval.id);
-        act.then(
-          () => this.decided.set(decision, (this.decided.get(decision) ?? 0) + 1),
-          () => this.decisionErrors++, // broker stopped (lost state) or already decided
-        );
-      }, this.random.int(0, this.maxDelayMs));
+      const timer = setTimeout(
+        () => {
+          this.timers.delete(timer);
+          const act = decision === 'approve' ? broker.approve(approval.id) : decision === 'deny' ? broker.deny(approval.id) : broker.expire(approval.id);
+          act.then(
+            () => this.decided.set(decision, (this.decided.get(decision) ?? 0) + 1),
+            () => this.decisionErrors++, // broker stopped (lost state) or already decided
+          );
+        },
+        this.random.int(0, this.maxDelayMs),
+      );
       this.timers.add(timer);
     };
     broker.on('approval.created', onCreated);
@@ -125,7 +128,9 @@ function callRoute(baseUrl: string, callId: string, agent: http.Agent): Promise<
       });
       res.on('error', () => resolve({ callId, via: 'route', succeeded: false, label: 'response error', typed: false }));
     });
-    req.on('error', (error: NodeJS.ErrnoException) => resolve({ callId, via: 'route', succeeded: false, label: `request error ${error.code ?? error.message}`, typed: false }));
+    req.on('error', (error: NodeJS.ErrnoException) =>
+      resolve({ callId, via: 'route', succeeded: false, label: `request error ${error.code ?? error.message}`, typed: false }),
+    );
     req.end();
   });
 }
@@ -183,7 +188,8 @@ export function checkInvariants({ outcomes, runs, approvals, stateKept, allowedF
     if (denied) {
       // A denial must name one of this call's approvals, with the status the caller was told.
       const expected = outcome.via === 'method' ? `ApprovalDenied:${denied.status}` : `HTTP 403 approval_${denied.status}`;
-      if (callIdOf(denied) !== callId || outcome.label !== expected) violations.push(`${callId}: denial names ${denied.id} (${denied.status}, call ${callIdOf(denied)}) but the caller saw ${why}`);
+      if (callIdOf(denied) !== callId || outcome.label !== expected)
+        violations.push(`${callId}: denial names ${denied.id} (${denied.status}, call ${callIdOf(denied)}) but the caller saw ${why}`);
     } else if (!allowedFailures.includes(outcome.label)) {
       violations.push(`${callId}: unexpected outcome ${why} (approvals: ${mine.map((a) => a.status).join(', ') || 'none'})`);
     }

@@ -1,5 +1,14 @@
 import { inspect } from 'node:util';
-import { ApprovalAborted, ApprovalTimeout, BrokerProtocolError, BrokerUnavailableError, NotFoundError, RequestRejectedError, SesameAuthError, SesameClient } from '../../lib/index.js';
+import {
+  ApprovalAborted,
+  ApprovalTimeout,
+  BrokerProtocolError,
+  BrokerUnavailableError,
+  NotFoundError,
+  RequestRejectedError,
+  SesameAuthError,
+  SesameClient,
+} from '../../lib/index.js';
 import { SESAME_PACKAGE_VERSION } from '../../lib/version.js';
 import { ScriptedServer, wireApproval } from '../support/scripted-server.js';
 

@@ -44,9 +44,7 @@ describe('SesameClient options', () => {
   });
 
   it('names each invalid option', () => {
-    const e = configError(
-      () => new SesameClient({ apiKey: KEY, env: {}, requestTimeout: -1, retry: { retries: 1.5 }, allowInsecureHttp: 'yes' as unknown as boolean }),
-    );
+    const e = configError(() => new SesameClient({ apiKey: KEY, env: {}, requestTimeout: -1, retry: { retries: 1.5 }, allowInsecureHttp: 'yes' as unknown as boolean }));
     expect(e.message).toMatch(/requestTimeout/);
     expect(e.message).toMatch(/retry\.retries/);
     expect(e.message).toMatch(/allowInsecureHttp/);

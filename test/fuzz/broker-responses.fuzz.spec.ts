@@ -55,11 +55,16 @@ const answerArb: fc.Arbitrary<Answer> = fc.oneof(
     return { status: 200, body: JSON.stringify(body), what: `${drop ? 'missing' : 'bad'} ${field}` };
   }),
   // An optional field with a type the protocol does not allow (a string where an object goes, etc.), on an approved answer.
-  fc.record({ field: fc.constantFrom('reason', 'context', 'expires_at', 'decided_at', 'requester_label', 'dedup_key', 'callback_url'), value: fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.integer(), { maxLength: 2 })) }).map(({ field, value }) => ({
-    status: 200,
-    body: JSON.stringify({ ...approved(), [field]: field === 'context' && typeof value !== 'object' ? String(value) : value }),
-    what: `bad ${field}`,
-  })),
+  fc
+    .record({
+      field: fc.constantFrom('reason', 'context', 'expires_at', 'decided_at', 'requester_label', 'dedup_key', 'callback_url'),
+      value: fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.integer(), { maxLength: 2 })),
+    })
+    .map(({ field, value }) => ({
+      status: 200,
+      body: JSON.stringify({ ...approved(), [field]: field === 'context' && typeof value !== 'object' ? String(value) : value }),
+      what: `bad ${field}`,
+    })),
   // Unknown statuses, in every spelling.
   fc.constantFrom('APPROVED', 'Approved', 'approved ', ' approved', 'approve', 'ok', 'yes', 'true', 'granted', 'pending_approval', '').map((status) => ({
     status: 200,
@@ -67,14 +72,19 @@ const answerArb: fc.Arbitrary<Answer> = fc.oneof(
     what: 'unknown status',
   })),
   // An approved answer about another approval.
-  fc.string({ minLength: 1, maxLength: 40 }).filter((id) => id !== ID).map((id) => ({ status: 200, body: JSON.stringify({ ...approved(), id }), what: 'another approval' })),
+  fc
+    .string({ minLength: 1, maxLength: 40 })
+    .filter((id) => id !== ID)
+    .map((id) => ({ status: 200, body: JSON.stringify({ ...approved(), id }), what: 'another approval' })),
   // Not JSON, or not an object.
-  fc.oneof(
-    fc.string({ maxLength: 40 }),
-    fc.constantFrom('', '{', '{"status":"approved"', '<html>ok</html>', 'null', '[]', '"approved"', 'true', '42', `[${JSON.stringify(approved())}]`),
-    fc.constant(JSON.stringify(approved()).slice(0, -1)),
-    fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
-  ).map((body) => ({ status: 200, body, what: 'not an approval object' })),
+  fc
+    .oneof(
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom('', '{', '{"status":"approved"', '<html>ok</html>', 'null', '[]', '"approved"', 'true', '42', `[${JSON.stringify(approved())}]`),
+      fc.constant(JSON.stringify(approved()).slice(0, -1)),
+      fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+    )
+    .map((body) => ({ status: 200, body, what: 'not an approval object' })),
   // Huge and endless bodies.
   fc.constantFrom<Answer>(
     { status: 200, body: JSON.stringify({ ...approved(), summary: 'x'.repeat(2 * 1024 * 1024) }), what: 'huge body' },
@@ -172,7 +182,9 @@ describe(`a gated method against ${RUNS} malformed broker answers`, () => {
       }),
       { numRuns: RUNS },
     );
-    console.info(`broker-response fuzz: ${RUNS} malformed answers ${JSON.stringify(tally(kinds))}; outcomes ${JSON.stringify(tally(errors))}; gated method ran ${vault.opened} times`);
+    console.info(
+      `broker-response fuzz: ${RUNS} malformed answers ${JSON.stringify(tally(kinds))}; outcomes ${JSON.stringify(tally(errors))}; gated method ran ${vault.opened} times`,
+    );
     expect(vault.opened).toBe(0);
   }, 120_000);
 

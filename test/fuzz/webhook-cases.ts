@@ -44,39 +44,45 @@ const payloadArb = fc.record(
   { requiredKeys: ['approval_id', 'action', 'status', 'decided_at'] },
 );
 
-const keysArb = fc.array(fc.uint8Array({ minLength: 16, maxLength: 48 }).map((a) => Buffer.from(a)), { minLength: 1, maxLength: 3 });
+const keysArb = fc.array(
+  fc.uint8Array({ minLength: 16, maxLength: 48 }).map((a) => Buffer.from(a)),
+  { minLength: 1, maxLength: 3 },
+);
 
 /** A valid webhook: right secret, fresh timestamp, well-formed payload, in one of the ways bodies and headers arrive. */
 export function validCaseFor(keys: fc.Arbitrary<Buffer[]> = keysArb): fc.Arbitrary<WebhookCase> {
   return fc
-  .record({
-    keys,
-    signerIndex: fc.nat(),
-    id: fc.oneof(fc.uuid().map((u) => `msg_${u}`), fc.string({ minLength: 1, maxLength: 30, unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789_-') })),
-    skewSeconds: fc.integer({ min: -FUZZ_TOLERANCE_MS / 1000 + 1, max: FUZZ_TOLERANCE_MS / 1000 - 1 }),
-    payload: payloadArb,
-    indent: fc.constantFrom(undefined, 0, 2),
-    bodyAs: fc.constantFrom<WebhookCase['bodyAs']>('string', 'buffer', 'uint8array'),
-    extraEntries: fc.array(fc.constantFrom('v2,abc', 'v1a,xyz', 'v1,notbase64!!', 'v1,AAAA'), { maxLength: 2 }),
-  })
-  .map(({ keys, signerIndex, id, skewSeconds, payload, indent, bodyAs, extraEntries }) => {
-    const ts = String(Math.floor(FUZZ_NOW_MS / 1000) + skewSeconds);
-    const body = Buffer.from(JSON.stringify(payload, null, indent));
-    const signature = [...extraEntries, sign(keys[signerIndex % keys.length], id, ts, body)].join(' ');
-    const c: WebhookCase = {
-      headers: [
-        ['webhook-id', id],
-        ['webhook-timestamp', ts],
-        ['webhook-signature', signature],
-        ['content-type', 'application/json'],
-      ],
-      body,
-      bodyAs,
+    .record({
       keys,
-      mutations: [],
-    };
-    return c;
-  });
+      signerIndex: fc.nat(),
+      id: fc.oneof(
+        fc.uuid().map((u) => `msg_${u}`),
+        fc.string({ minLength: 1, maxLength: 30, unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789_-') }),
+      ),
+      skewSeconds: fc.integer({ min: -FUZZ_TOLERANCE_MS / 1000 + 1, max: FUZZ_TOLERANCE_MS / 1000 - 1 }),
+      payload: payloadArb,
+      indent: fc.constantFrom(undefined, 0, 2),
+      bodyAs: fc.constantFrom<WebhookCase['bodyAs']>('string', 'buffer', 'uint8array'),
+      extraEntries: fc.array(fc.constantFrom('v2,abc', 'v1a,xyz', 'v1,notbase64!!', 'v1,AAAA'), { maxLength: 2 }),
+    })
+    .map(({ keys, signerIndex, id, skewSeconds, payload, indent, bodyAs, extraEntries }) => {
+      const ts = String(Math.floor(FUZZ_NOW_MS / 1000) + skewSeconds);
+      const body = Buffer.from(JSON.stringify(payload, null, indent));
+      const signature = [...extraEntries, sign(keys[signerIndex % keys.length], id, ts, body)].join(' ');
+      const c: WebhookCase = {
+        headers: [
+          ['webhook-id', id],
+          ['webhook-timestamp', ts],
+          ['webhook-signature', signature],
+          ['content-type', 'application/json'],
+        ],
+        body,
+        bodyAs,
+        keys,
+        mutations: [],
+      };
+      return c;
+    });
 }
 export const validCaseArb = validCaseFor();
 

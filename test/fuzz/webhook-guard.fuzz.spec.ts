@@ -135,4 +135,3 @@ describe.each(ADAPTERS)(`SesameWebhookGuard fuzzing on %s (${RUNS} requests)`, (
     expect(started.logger.lines.join('\n')).not.toContain(secretOf(KEY));
   }, 120_000);
 });
-

@@ -68,9 +68,20 @@ describe('LocalBroker HTTP API (protocol v1)', () => {
       expect(res.status).toBe(201);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
       const a = res.body;
-      expect(Object.keys(a).sort()).toEqual(
-        ['action', 'callback_url', 'context', 'created_at', 'decided_at', 'dedup_key', 'expires_at', 'id', 'reason', 'requester_label', 'status', 'summary'],
-      );
+      expect(Object.keys(a).sort()).toEqual([
+        'action',
+        'callback_url',
+        'context',
+        'created_at',
+        'decided_at',
+        'dedup_key',
+        'expires_at',
+        'id',
+        'reason',
+        'requester_label',
+        'status',
+        'summary',
+      ]);
       expect(a).toMatchObject({
         id: expect.stringMatching(/^apr_[0-9a-f]{24}$/),
         action: 'payments.refund',

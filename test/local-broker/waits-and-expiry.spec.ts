@@ -15,7 +15,8 @@ async function create(broker: LocalBroker, extra: Record<string, unknown> = {}):
   return (await res.json()) as WireApproval;
 }
 
-async function wait(broker: LocalBroker, id: string, query = '?timeout=5', signal?: AbortSignal): Promise<{ status: number; body: any; ms: number }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function wait(broker: LocalBroker, id: string, query = '?timeout=5', signal?: AbortSignal): Promise<{ status: number; body: any; ms: number }> {
   const started = Date.now();
   const res = await request(broker, 'GET', `/v1/approvals/${id}/wait${query}`, undefined, signal);
   return { status: res.status, body: await res.json(), ms: Date.now() - started };

@@ -48,7 +48,11 @@ class Receiver {
   }
 }
 
-function once<K extends keyof LocalBrokerEvents>(broker: LocalBroker, event: K, filter: (...args: LocalBrokerEvents[K]) => boolean = () => true): Promise<LocalBrokerEvents[K]> {
+function once<K extends keyof LocalBrokerEvents>(
+  broker: LocalBroker,
+  event: K,
+  filter: (...args: LocalBrokerEvents[K]) => boolean = () => true,
+): Promise<LocalBrokerEvents[K]> {
   return new Promise((resolve) => {
     const listener = (...args: LocalBrokerEvents[K]) => {
       if (!filter(...args)) return;

@@ -69,9 +69,7 @@ describe('SesameModule registration styles', () => {
     }
     @Module({ providers: [Consumer] })
     class FeatureModule {}
-    await expect(boot([SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} }), FeatureModule])).rejects.toThrow(
-      /ApprovalsService/,
-    );
+    await expect(boot([SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} }), FeatureModule])).rejects.toThrow(/ApprovalsService/);
   });
 
   it('the resolved config shows no secret when inspected or serialised', async () => {
@@ -86,7 +84,9 @@ describe('SesameModule registration styles', () => {
 
   it('reads several SESAME_WEBHOOK_SECRET values for a rotation', async () => {
     const next = 'whsec_bmV4dC1zZWNyZXQtbW9kdWxlLXRlc3QtOTg3';
-    const started = await boot([SesameModule.forRoot({ env: { SESAME_API_KEY: API_KEY, SESAME_BROKER_URL: broker.url, SESAME_WEBHOOK_SECRET: `${WEBHOOK_SECRET}, ${next}` } })]);
+    const started = await boot([
+      SesameModule.forRoot({ env: { SESAME_API_KEY: API_KEY, SESAME_BROKER_URL: broker.url, SESAME_WEBHOOK_SECRET: `${WEBHOOK_SECRET}, ${next}` } }),
+    ]);
     expect(started.get(SesameConfig).webhookSecrets).toEqual([WEBHOOK_SECRET, next]);
   });
 });

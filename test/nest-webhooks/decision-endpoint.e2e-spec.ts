@@ -1,12 +1,5 @@
 import { Controller, Injectable, Scope, type INestApplication } from '@nestjs/common';
-import {
-  ApprovalsService,
-  generateWebhookSecret,
-  SesameConfigError,
-  SesameModule,
-  signWebhook,
-  type ApprovalDecisionPayload,
-} from '../../lib/index.js';
+import { ApprovalsService, generateWebhookSecret, SesameConfigError, SesameModule, signWebhook, type ApprovalDecisionPayload } from '../../lib/index.js';
 import { ApprovalDecisionDispatcher } from '../../lib/nest-webhooks/approval-decision.dispatcher.js';
 import { OnApprovalDecision, ON_APPROVAL_DECISION_METADATA } from '../../lib/nest-webhooks/on-approval-decision.decorator.js';
 import { createSesameWebhookController } from '../../lib/nest-webhooks/sesame-webhook.controller.js';
@@ -116,7 +109,6 @@ class PerRequestHandlers {
 }
 
 const HANDLER_PROVIDERS = [RefundHandlers, AuditHandlers, BulkDeleteHandlers, FlakyHandlers, PerRequestHandlers];
-
 
 describe.each(ADAPTERS)('built-in decision endpoint on %s', (adapter) => {
   let broker: LocalBroker;

@@ -1,12 +1,4 @@
-import {
-  Controller,
-  HttpCode,
-  Injectable,
-  Post,
-  UnauthorizedException,
-  UseGuards,
-  type INestApplication,
-} from '@nestjs/common';
+import { Controller, HttpCode, Injectable, Post, UnauthorizedException, UseGuards, type INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { generateWebhookSecret, signWebhook, SesameModule, type ApprovalDecisionPayload, type WebhookVerificationError } from '../../lib/index.js';
 import { SesameWebhookPayload } from '../../lib/nest-webhooks/sesame-webhook-payload.decorator.js';
@@ -83,9 +75,7 @@ describe.each(ADAPTERS)('SesameWebhookGuard on %s', (adapter) => {
     ({ app } = await startApp(
       adapter,
       {
-        imports: [
-          SesameModule.forRoot({ apiKey: 'sk_test_guard', baseUrl: 'http://127.0.0.1:9', env: {}, webhookSecret: options.secrets ?? SECRET }),
-        ],
+        imports: [SesameModule.forRoot({ apiKey: 'sk_test_guard', baseUrl: 'http://127.0.0.1:9', env: {}, webhookSecret: options.secrets ?? SECRET })],
         controllers: [HooksController, StrictHooksController],
         providers: [Inbox, UnauthorizedWebhookGuard],
       },

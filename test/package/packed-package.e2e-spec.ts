@@ -22,7 +22,14 @@ describe('the packed package', () => {
     const pkg = (name: string) => `${name}@${JSON.parse(execFileSync('npm', ['pkg', 'get', `devDependencies.${name}`], { cwd: root }).toString())}`;
     execFileSync(
       'npm',
-      ['install', '--no-audit', '--no-fund', '--prefer-offline', `./${tarball}`, ...['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', 'reflect-metadata', 'rxjs'].map(pkg)],
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        `./${tarball}`,
+        ...['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', 'reflect-metadata', 'rxjs'].map(pkg),
+      ],
       { cwd: app, stdio: 'pipe' },
     );
   }, 240_000);

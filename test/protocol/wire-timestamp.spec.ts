@@ -65,7 +65,15 @@ describe('parseWireTimestamp', () => {
     for (const year of [0, 1, 99, 100, 999, 1000, 1600, 1899, 1900, 1969, 1970, 2000, 2024, 2026, 2100, 9999]) {
       for (let month = 0; month <= 13; month++) {
         for (let day = 0; day <= 32; day++) {
-          for (const [hour, minute, second] of [[0, 0, 0], [23, 59, 59], [24, 0, 0], [24, 0, 1], [12, 60, 0], [12, 0, 60], [25, 0, 0]]) {
+          for (const [hour, minute, second] of [
+            [0, 0, 0],
+            [23, 59, 59],
+            [24, 0, 0],
+            [24, 0, 1],
+            [12, 60, 0],
+            [12, 0, 60],
+            [25, 0, 0],
+          ]) {
             for (const milli of [0, 999]) {
               texts.push(`${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}.${pad(milli, 3)}Z`);
             }

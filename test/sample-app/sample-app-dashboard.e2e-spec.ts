@@ -58,8 +58,7 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
 
   const approveButton = (summary: RegExp): Locator => page.getByRole('button', { name: new RegExp(`^Approve ${summary.source}`) });
   const denyButton = (summary: RegExp): Locator => page.getByRole('button', { name: new RegExp(`^Deny ${summary.source}`) });
-  const historyRow = (text: string, status: string): Locator =>
-    page.locator('#history-body tr', { hasText: text }).locator(`.status-${status}`);
+  const historyRow = (text: string, status: string): Locator => page.locator('#history-body tr', { hasText: text }).locator(`.status-${status}`);
 
   beforeAll(async () => {
     sample = SampleAppProcess.start(built!.main, { PORT: '0', BROKER_PORT: '0' });
@@ -156,9 +155,7 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
     await approve.waitFor({ timeout: UI_TIMEOUT });
     const id = await page.locator('li.card', { has: approve }).getAttribute('data-approval-id');
 
-    const decided = await answer(
-      send('POST', `${brokerUrl}/v1/approvals/${id}/decision`, { decision: 'approve' }, { authorization: 'Bearer sk_test_local' }),
-    );
+    const decided = await answer(send('POST', `${brokerUrl}/v1/approvals/${id}/decision`, { decision: 'approve' }, { authorization: 'Bearer sk_test_local' }));
     expect(decided.status).toBe(200);
     await approve.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
     await historyRow('Refund £1.00 on payment pay_1003', 'approved').waitFor({ timeout: UI_TIMEOUT });

@@ -113,5 +113,4 @@ describe('an unclear store answer during the single use never burns the approval
     expect((await post(id)).status).toBe(201);
     expect(started.app.get<Ledger<number>>(Ledger).ran).toEqual([900]);
   });
-
 });

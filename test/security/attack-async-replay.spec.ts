@@ -127,7 +127,9 @@ describe.each(ADAPTERS)('async-mode replay attacks (%s)', (adapter) => {
   it("another user racing the owner with the owner's approval id: only the owner runs, exactly once", async () => {
     const id = await approvedFor('alice');
     const answers = await Promise.all(
-      Array.from({ length: 24 }, (_, i) => post(started.url, '/wires', WIRE, as(i % 2 === 0 ? 'alice' : 'mallory', id)).then((a) => ({ ...a, who: i % 2 === 0 ? 'alice' : 'mallory' }))),
+      Array.from({ length: 24 }, (_, i) =>
+        post(started.url, '/wires', WIRE, as(i % 2 === 0 ? 'alice' : 'mallory', id)).then((a) => ({ ...a, who: i % 2 === 0 ? 'alice' : 'mallory' })),
+      ),
     );
     const mallory = answers.filter((a) => a.who === 'mallory');
     expect(mallory.every((a) => a.status === 403 && a.body.code === 'approval_mismatch')).toBe(true);

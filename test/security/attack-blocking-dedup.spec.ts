@@ -108,30 +108,31 @@ describe.each(ADAPTERS)('blocking mode with a caller-chosen dedup key (%s)', (ad
 
     const answers = await Promise.all([mine, alicesAgain, bobs, anonymous, bigger]);
     // Alice's two identical calls share one approval: one runs, the other gets 409. Bob and the anonymous caller run their own.
-    expect(answers.slice(0, 2).map((a) => a.status).sort()).toEqual([201, 409]);
+    expect(
+      answers
+        .slice(0, 2)
+        .map((a) => a.status)
+        .sort(),
+    ).toEqual([201, 409]);
     expect(answers[2].status).toBe(201);
     expect(answers[3].status).toBe(201);
     expect(answers[4]).toMatchObject({ status: 403, body: { code: 'approval_denied' } });
     expect(ledger.ran).toEqual(['refund:10', 'refund:10', 'refund:10']);
   });
 
-  it.each([
-    ['SESAME:v2:x'],
-    [' sesame:v2:x'],
-    ['\u0455esame:v2:x'],
-    ['sesame\u200b:v2:x'],
-    ['sesame\uff1av2:x'],
-    ['%73esame:v2:x'],
-  ])('a lookalike of the reserved prefix (%j) is hashed into the binding: the raw key never reaches the broker', async (key) => {
-    const call = post({ amount: 10, key }, 'alice');
-    await waitForPending(1);
-    const [approval] = broker.list();
-    expect(approval.dedup_key).toMatch(/^sesame:v2:[A-Za-z0-9_-]{43}:[A-Za-z0-9_-]{22}$/);
-    expect(approval.dedup_key).not.toContain(key.trim());
-    await broker.approve(approval.id);
-    expect((await call).status).toBe(201);
-    expect(ledger.ran).toEqual(['refund:10']);
-  });
+  it.each([['SESAME:v2:x'], [' sesame:v2:x'], ['\u0455esame:v2:x'], ['sesame\u200b:v2:x'], ['sesame\uff1av2:x'], ['%73esame:v2:x']])(
+    'a lookalike of the reserved prefix (%j) is hashed into the binding: the raw key never reaches the broker',
+    async (key) => {
+      const call = post({ amount: 10, key }, 'alice');
+      await waitForPending(1);
+      const [approval] = broker.list();
+      expect(approval.dedup_key).toMatch(/^sesame:v2:[A-Za-z0-9_-]{43}:[A-Za-z0-9_-]{22}$/);
+      expect(approval.dedup_key).not.toContain(key.trim());
+      await broker.approve(approval.id);
+      expect((await call).status).toBe(201);
+      expect(ledger.ran).toEqual(['refund:10']);
+    },
+  );
 
   it('the reserved prefix itself is refused before anything is asked: 500 and nothing runs', async () => {
     for (const key of ['sesame:v2:x', 'sesame:', 'sesame:v1:anything']) {

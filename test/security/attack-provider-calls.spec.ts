@@ -95,7 +95,9 @@ describe('gated provider methods called the wrong way', () => {
 
   it('an async-mode method called outside an HTTP request (directly, from a timer, from a microtask) fails closed and asks nobody', async () => {
     await expect(vault.open('a')).rejects.toBeInstanceOf(AsyncApprovalContextError);
-    await expect(new Promise((resolve, reject) => setTimeout(() => (vault.open('b') as unknown as Promise<unknown>).then(resolve, reject), 0))).rejects.toBeInstanceOf(AsyncApprovalContextError);
+    await expect(new Promise((resolve, reject) => setTimeout(() => (vault.open('b') as unknown as Promise<unknown>).then(resolve, reject), 0))).rejects.toBeInstanceOf(
+      AsyncApprovalContextError,
+    );
     await expect(Promise.resolve().then(() => vault.open('c'))).rejects.toBeInstanceOf(AsyncApprovalContextError);
     expect(broker.list()).toEqual([]);
     expect(ledger.ran).toEqual([]);

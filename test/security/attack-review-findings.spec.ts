@@ -190,7 +190,10 @@ const REFUSED = [
   { status: 403, code: 'approval_mismatch' },
   { status: 500, code: 'approval_gate_error' },
 ];
-const REFUSED_OR_PENDING = [{ status: 202, code: 'approval_pending' }, { status: 500, code: 'approval_gate_error' }];
+const REFUSED_OR_PENDING = [
+  { status: 202, code: 'approval_pending' },
+  { status: 500, code: 'approval_gate_error' },
+];
 const pick = (answer: { status: number; body: Record<string, unknown> }) => ({ status: answer.status, code: answer.body.code });
 
 describe.each(ADAPTERS)('attack findings (%s)', (adapter) => {

@@ -144,7 +144,10 @@ const COLLISIONS: Record<string, [() => unknown, () => unknown]> = {
   'some own data plus a private field': [() => new Transfer(100, 'alice'), () => new Transfer(100, 'mallory')],
   'two classes with the same name from two modules': [() => new chat.DeleteAccountCommand('42'), () => new billing.DeleteAccountCommand('42')],
   'two anonymous (mixin) classes': [() => new ArchiveTarget('42'), () => new PurgeTarget('42')],
-  'a Proxy posing as a URL (the Proxy refusal bypassed)': [() => proxyPosingAsUrl('https://bank.example/alice', 'alice'), () => proxyPosingAsUrl('https://bank.example/alice', 'mallory')],
+  'a Proxy posing as a URL (the Proxy refusal bypassed)': [
+    () => proxyPosingAsUrl('https://bank.example/alice', 'alice'),
+    () => proxyPosingAsUrl('https://bank.example/alice', 'mallory'),
+  ],
 };
 
 @Injectable()

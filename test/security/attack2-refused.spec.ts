@@ -105,7 +105,8 @@ class Operations {
 }
 
 function label(value: unknown): string {
-  if (ArrayBuffer.isView(value)) return `${value.constructor.name}[${value.byteOffset}+${value.byteLength}](${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')})`;
+  if (ArrayBuffer.isView(value))
+    return `${value.constructor.name}[${value.byteOffset}+${value.byteLength}](${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')})`;
   if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return `${value.constructor.name}(${value.byteLength})`;
   try {
     return `value(${JSON.stringify(value)})`;

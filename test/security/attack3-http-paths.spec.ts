@@ -433,7 +433,7 @@ describe.each(ADAPTERS)('attack 3: HTTP paths of the gate (%s)', (adapter) => {
     return { aliceApproval, bobAnswer, bobBody };
   }
 
-  it('a gated route started from inside another request (controller-level serializing interceptor) gets its own scope, not the other request\'s user', async () => {
+  it("a gated route started from inside another request (controller-level serializing interceptor) gets its own scope, not the other request's user", async () => {
     await boot();
     const { aliceApproval, bobAnswer, bobBody } = await crossRequest('/outer', OuterSerial);
     // Safe: Bob's request is bound to Bob, so Alice's approval does not run it.
@@ -526,10 +526,7 @@ describe.each(ADAPTERS)('attack 3: HTTP paths of the gate (%s)', (adapter) => {
     await boot();
     const asked = await post('/order/a', { to: 'm', amount: 3 }, { 'x-user': 'alice' });
     await broker.approve((await asked.json()).approvalId);
-    const [alice, bob] = await Promise.all([
-      post('/order/a', { to: 'm', amount: 3 }, { 'x-user': 'alice' }),
-      post('/order/a', { to: 'm', amount: 3 }, { 'x-user': 'bob' }),
-    ]);
+    const [alice, bob] = await Promise.all([post('/order/a', { to: 'm', amount: 3 }, { 'x-user': 'alice' }), post('/order/a', { to: 'm', amount: 3 }, { 'x-user': 'bob' })]);
     expect([alice.status, bob.status]).toEqual([201, 202]);
     expect(ledger).toEqual(['a:m']);
   });

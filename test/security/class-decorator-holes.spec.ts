@@ -1,14 +1,4 @@
-import {
-  Controller,
-  Get,
-  Injectable,
-  Param,
-  UseGuards,
-  type CanActivate,
-  type ExecutionContext,
-  type INestApplication,
-  type ModuleMetadata,
-} from '@nestjs/common';
+import { Controller, Get, Injectable, Param, UseGuards, type CanActivate, type ExecutionContext, type INestApplication, type ModuleMetadata } from '@nestjs/common';
 import { ApprovalDenied, RequireApproval, SesameConfigError, SesameModule, SkipApproval } from '../../lib/index.js';
 import { isGatedMethod } from '../../lib/approval-gate/gated-method.js';
 import { LocalBroker } from '../../lib/testing/index.js';
@@ -101,12 +91,7 @@ class IndexService {
 type Decision = 'approve' | 'deny';
 
 /** Builds the app without listening, so a boot failure can be asserted and the app still closed. */
-async function initApp(
-  adapter: AdapterName,
-  broker: LocalBroker,
-  metadata: ModuleMetadata,
-  use: (app: INestApplication) => Promise<void> = async () => {},
-): Promise<unknown> {
+async function initApp(adapter: AdapterName, broker: LocalBroker, metadata: ModuleMetadata, use: (app: INestApplication) => Promise<void> = async () => {}): Promise<unknown> {
   const { app } = await createApp(
     adapter,
     { ...metadata, imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} }), ...(metadata.imports ?? [])] },

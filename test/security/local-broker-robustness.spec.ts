@@ -95,7 +95,12 @@ describe('LocalBroker robustness', () => {
       const c = await create(broker, { dedup_key: 'key-c' });
       expect((await decide(broker, b.id)).status).toBe(200);
       expect((await decide(broker, a.id, 'deny')).status).toBe(200);
-      expect(broker.list().map((x) => x.id).sort()).toEqual([held.id, a.id, b.id, c.id].sort());
+      expect(
+        broker
+          .list()
+          .map((x) => x.id)
+          .sort(),
+      ).toEqual([held.id, a.id, b.id, c.id].sort());
       await broker.expire(c.id); // third terminal approval: b (decided first) goes
 
       expect(await call(broker, 'GET', `/v1/approvals/${b.id}`)).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
@@ -224,7 +229,13 @@ describe('LocalBroker robustness', () => {
       }
       expect(broker.list().map((a) => a.id)).toEqual([...held].reverse());
       const rest = await call(broker, 'GET', `/v1/approvals?limit=500&cursor=${cursor}`);
-      expect(rest.body).toEqual({ approvals: [...held].reverse().slice(17).map((id) => expect.objectContaining({ id })), next_cursor: null });
+      expect(rest.body).toEqual({
+        approvals: [...held]
+          .reverse()
+          .slice(17)
+          .map((id) => expect.objectContaining({ id })),
+        next_cursor: null,
+      });
     });
   });
 
@@ -232,8 +243,7 @@ describe('LocalBroker robustness', () => {
     it(`refuses a context nested deeper than ${32} levels with 422 validation_failed naming "context"; creates nothing`, async () => {
       expect(LIMITS).toMatchObject({ contextMaxDepth: 32, contextMaxBytes: 64 * 1024 });
       const broker = await start();
-      const post = (context: string) =>
-        call(broker, 'POST', '/v1/approvals', `{"action":"a","summary":"s","callback_url":"http://127.0.0.1:9/h","context":${context}}`);
+      const post = (context: string) => call(broker, 'POST', '/v1/approvals', `{"action":"a","summary":"s","callback_url":"http://127.0.0.1:9/h","context":${context}}`);
       const atLimit = await post(nestedContextJson(32));
       expect(atLimit.status).toBe(201);
       const arrays = await post(`{"a":${'['.repeat(31)}${']'.repeat(31)}}`); // arrays count as levels too: 32 in all
@@ -242,7 +252,12 @@ describe('LocalBroker robustness', () => {
         const res = await post(context);
         expect(res).toMatchObject({ status: 422, body: { error: { code: 'validation_failed', message: expect.stringContaining('"context"') } } });
       }
-      expect(broker.list().map((a) => a.id).sort()).toEqual([atLimit.body.id, arrays.body.id].sort());
+      expect(
+        broker
+          .list()
+          .map((a) => a.id)
+          .sort(),
+      ).toEqual([atLimit.body.id, arrays.body.id].sort());
     });
 
     it('refuses a context whose JSON is over 64 KiB (UTF-8 bytes), accepts one of exactly 64 KiB', async () => {

@@ -1,14 +1,4 @@
-import {
-  Body,
-  Controller,
-  createParamDecorator,
-  Injectable,
-  Post,
-  UseGuards,
-  ValidationPipe,
-  type CanActivate,
-  type ExecutionContext,
-} from '@nestjs/common';
+import { Body, Controller, createParamDecorator, Injectable, Post, UseGuards, ValidationPipe, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { IsInt, IsString, Min } from 'class-validator';
 import { RequireApproval, SesameModule } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';

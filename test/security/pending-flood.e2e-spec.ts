@@ -52,7 +52,12 @@ describe.each(ADAPTERS)('a cap on pending blocking approvals (%s)', (adapter) =>
     const over = await post('d');
     expect(over).toMatchObject({ status: 503, body: { code: 'approval_capacity_exceeded' } });
     expect(Date.now() - started_).toBeLessThan(1_000);
-    expect(broker.list().map((a) => a.summary).sort()).toEqual(['Delete a', 'Delete b', 'Delete c']);
+    expect(
+      broker
+        .list()
+        .map((a) => a.summary)
+        .sort(),
+    ).toEqual(['Delete a', 'Delete b', 'Delete c']);
 
     await broker.approve(broker.list().find((a) => a.summary === 'Delete a')!.id);
     expect((await held[0]).status).toBe(201);

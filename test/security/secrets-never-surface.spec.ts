@@ -1,7 +1,16 @@
 import http from 'node:http';
 import { inspect } from 'node:util';
 import { Controller, Get, Injectable, Post, type INestApplication } from '@nestjs/common';
-import { ApprovalDecisionDispatcher, OnApprovalDecision, RequireApproval, SesameClient, SesameModule, signWebhook, verifyWebhook, type ApprovalDecisionPayload } from '../../lib/index.js';
+import {
+  ApprovalDecisionDispatcher,
+  OnApprovalDecision,
+  RequireApproval,
+  SesameClient,
+  SesameModule,
+  signWebhook,
+  verifyWebhook,
+  type ApprovalDecisionPayload,
+} from '../../lib/index.js';
 import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ScriptedServer } from '../support/scripted-server.js';

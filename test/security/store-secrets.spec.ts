@@ -2,7 +2,19 @@ import net from 'node:net';
 import { inspect } from 'node:util';
 import { Body, Controller, Injectable, Post, type INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { ApprovalDecisionDispatcher, ApprovalGate, ApprovalStore, ApprovalStoreUnavailableError, OnApprovalDecision, RedisApprovalStore, RequireApproval, SesameConfigError, SesameModule, signWebhook, type ApprovalStoreOption } from '../../lib/index.js';
+import {
+  ApprovalDecisionDispatcher,
+  ApprovalGate,
+  ApprovalStore,
+  ApprovalStoreUnavailableError,
+  OnApprovalDecision,
+  RedisApprovalStore,
+  RequireApproval,
+  SesameConfigError,
+  SesameModule,
+  signWebhook,
+  type ApprovalStoreOption,
+} from '../../lib/index.js';
 import { SesameConfig } from '../../lib/config/sesame.config.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ApprovalGateExplorer } from '../../lib/approval-gate/approval-gate.explorer.js';
@@ -52,7 +64,8 @@ function captureError(label: string, error: unknown): void {
   let current: unknown = error;
   for (let depth = 0; current instanceof Error && depth < 10; depth++) {
     push(label, current.message, current.stack ?? '');
-    for (const key of Reflect.ownKeys(current)) push(label, `${String(key)}=${inspect((current as unknown as Record<PropertyKey, unknown>)[key], { depth: Infinity, showHidden: true })}`);
+    for (const key of Reflect.ownKeys(current))
+      push(label, `${String(key)}=${inspect((current as unknown as Record<PropertyKey, unknown>)[key], { depth: Infinity, showHidden: true })}`);
     current = current.cause;
   }
 }

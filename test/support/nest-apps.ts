@@ -70,12 +70,7 @@ export async function createApp(adapter: AdapterName, metadata: ModuleMetadata, 
 }
 
 /** Boots a real Nest app on the given adapter, listening on a free loopback port unless `options.listen` is false. */
-export async function startApp(
-  adapter: AdapterName,
-  metadata: ModuleMetadata,
-  configure?: (app: INestApplication) => void,
-  options: AppOptions = {},
-): Promise<StartedApp> {
+export async function startApp(adapter: AdapterName, metadata: ModuleMetadata, configure?: (app: INestApplication) => void, options: AppOptions = {}): Promise<StartedApp> {
   const { app, logger } = await createApp(adapter, metadata, options);
   configure?.(app);
   if (options.listen === false) {

@@ -2,10 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What the scripted server does with one request. */
-export type Step =
-  | { status: number; body?: unknown; headers?: Record<string, string> }
-  | { drop: true }
-  | { delayMs: number; status: number; body?: unknown };
+export type Step = { status: number; body?: unknown; headers?: Record<string, string> } | { drop: true } | { delayMs: number; status: number; body?: unknown };
 
 export interface ScriptedRequest {
   method: string;

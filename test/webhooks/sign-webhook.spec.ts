@@ -11,7 +11,11 @@ describe('signWebhook', () => {
     expect(headers['webhook-id']).toBe('msg_1');
     expect(headers['webhook-timestamp']).toBe('1700000000');
     const expected = [a, b].map(
-      (s) => 'v1,' + createHmac('sha256', Buffer.from(s.slice(6), 'base64')).update(`msg_1.1700000000.${body}`).digest('base64'),
+      (s) =>
+        'v1,' +
+        createHmac('sha256', Buffer.from(s.slice(6), 'base64'))
+          .update(`msg_1.1700000000.${body}`)
+          .digest('base64'),
     );
     expect(headers['webhook-signature']).toBe(expected.join(' '));
   });

@@ -1,23 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { verifyWebhook, DEFAULT_WEBHOOK_TOLERANCE_MS } from '../../lib/webhooks/verify-webhook.js';
 import { WebhookVerificationError } from '../../lib/errors.js';
-import {
-  BODY,
-  NOW,
-  NOW_SECONDS,
-  PAYLOAD,
-  WEBHOOK_ID,
-  EXPECTED_PAYLOAD,
-  at,
-  assertNoLeak,
-  expectVerificationError,
-  newSecret,
-  sign,
-} from './webhook-test-kit.js';
+import { BODY, NOW, NOW_SECONDS, PAYLOAD, WEBHOOK_ID, EXPECTED_PAYLOAD, at, assertNoLeak, expectVerificationError, newSecret, sign } from './webhook-test-kit.js';
 
 const SECRET = newSecret();
 const OTHER_SECRET = newSecret();
-
 
 /** Signs `ts` exactly as given (signWebhook only takes a Date), the way the spec defines the signed content. */
 function signRaw(secret: string, id: string, ts: string, body: string): string {
@@ -419,9 +406,7 @@ describe('verifyWebhook: payload shape', () => {
   });
 
   it('returns exactly the documented keys', () => {
-    expect(Object.keys(verify(bodyWith({ extra: 1 }))).sort()).toEqual(
-      ['action', 'approvalId', 'decidedAt', 'dedupKey', 'requesterLabel', 'status', 'webhookId'].sort(),
-    );
+    expect(Object.keys(verify(bodyWith({ extra: 1 }))).sort()).toEqual(['action', 'approvalId', 'decidedAt', 'dedupKey', 'requesterLabel', 'status', 'webhookId'].sort());
   });
 
   it('parses decided_at with an offset into the same instant', () => {
@@ -445,10 +430,7 @@ describe('verifyWebhook: secrets and options', () => {
   });
 
   it('rejects a list with one malformed secret even if another would match', () => {
-    const error = expectVerificationError(
-      () => verifyWebhook(sign(BODY, SECRET), BODY, [SECRET, 'whsec_bad!secretvalue'], { now: NOW }),
-      'invalid_secret',
-    );
+    const error = expectVerificationError(() => verifyWebhook(sign(BODY, SECRET), BODY, [SECRET, 'whsec_bad!secretvalue'], { now: NOW }), 'invalid_secret');
     expect(error.message).not.toContain('bad!secretvalue');
   });
 

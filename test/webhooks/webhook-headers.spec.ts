@@ -1,12 +1,7 @@
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyWebhook } from '../../lib/webhooks/verify-webhook.js';
-import {
-  readWebhookHeaders,
-  WEBHOOK_ID_HEADER,
-  WEBHOOK_SIGNATURE_HEADER,
-  WEBHOOK_TIMESTAMP_HEADER,
-} from '../../lib/webhooks/webhook-headers.js';
+import { readWebhookHeaders, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '../../lib/webhooks/webhook-headers.js';
 import { BODY, NOW, NOW_SECONDS, WEBHOOK_ID, expectVerificationError, newSecret, sign } from './webhook-test-kit.js';
 
 const SECRET = newSecret();
@@ -20,11 +15,7 @@ const verify = (headers: Parameters<typeof verifyWebhook>[0]) => verifyWebhook(h
 
 describe('readWebhookHeaders', () => {
   it('exports the header names', () => {
-    expect([WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER]).toEqual([
-      'webhook-id',
-      'webhook-timestamp',
-      'webhook-signature',
-    ]);
+    expect([WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER]).toEqual(['webhook-id', 'webhook-timestamp', 'webhook-signature']);
   });
 
   it('returns the id, the timestamp text and every signature entry', () => {
@@ -36,12 +27,7 @@ describe('readWebhookHeaders', () => {
   });
 
   it('splits array elements and ", "-joined repeats into entries', () => {
-    expect(readWebhookHeaders({ ...signed, 'webhook-signature': [`v1,a v1,b, v1,c`, 'v1a,d'] }).signatures).toEqual([
-      'v1,a',
-      'v1,b',
-      'v1,c',
-      'v1a,d',
-    ]);
+    expect(readWebhookHeaders({ ...signed, 'webhook-signature': [`v1,a v1,b, v1,c`, 'v1a,d'] }).signatures).toEqual(['v1,a', 'v1,b', 'v1,c', 'v1a,d']);
   });
 
   it('ignores unrelated headers and look-alike names', () => {
@@ -140,9 +126,7 @@ describe('verifyWebhook: repeated headers', () => {
 
   it('accepts identical repeats of webhook-id and webhook-timestamp, as arrays or ", "-joined', () => {
     expect(verify({ ...signed, 'webhook-id': [WEBHOOK_ID, WEBHOOK_ID], 'webhook-timestamp': [TS, TS] }).webhookId).toBe(WEBHOOK_ID);
-    expect(verify({ ...signed, 'webhook-id': `${WEBHOOK_ID}, ${WEBHOOK_ID}`, 'webhook-timestamp': `${TS}, ${TS}` }).webhookId).toBe(
-      WEBHOOK_ID,
-    );
+    expect(verify({ ...signed, 'webhook-id': `${WEBHOOK_ID}, ${WEBHOOK_ID}`, 'webhook-timestamp': `${TS}, ${TS}` }).webhookId).toBe(WEBHOOK_ID);
   });
 
   it('refuses conflicting webhook-id values', () => {
@@ -168,7 +152,7 @@ describe('verifyWebhook: repeated headers', () => {
     expectVerificationError(() => verify({ ...signed, 'webhook-signature': `${BAD}, ${BAD}` }), 'signature_mismatch');
   });
 
-  it('refuses non-string header values with the header\'s own code', () => {
+  it("refuses non-string header values with the header's own code", () => {
     expectVerificationError(() => verify({ ...signed, 'webhook-id': 42 } as never), 'invalid_header');
     expectVerificationError(() => verify({ ...signed, 'webhook-timestamp': NOW_SECONDS } as never), 'invalid_timestamp');
     expectVerificationError(() => verify({ ...signed, 'webhook-signature': [GOOD, 42] } as never), 'invalid_signature_header');

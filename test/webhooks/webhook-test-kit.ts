@@ -42,11 +42,7 @@ export function newSecret(): string {
 }
 
 /** signWebhook at NOW with WEBHOOK_ID unless told otherwise; the signatures produced are remembered as sensitive. */
-export function sign(
-  body: string | Buffer,
-  secrets: string | readonly string[],
-  options: { id?: string; timestamp?: Date } = {},
-): SignedWebhookHeaders {
+export function sign(body: string | Buffer, secrets: string | readonly string[], options: { id?: string; timestamp?: Date } = {}): SignedWebhookHeaders {
   const headers = signWebhook(body, secrets, { id: WEBHOOK_ID, timestamp: NOW, ...options });
   for (const entry of headers['webhook-signature'].split(' ')) sensitive.add(entry.slice('v1,'.length));
   return headers;

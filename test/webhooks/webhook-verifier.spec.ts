@@ -6,7 +6,6 @@ import { BODY, EXPECTED_PAYLOAD, NOW, NOW_SECONDS, PAYLOAD, at, expectVerificati
 const SECRET = newSecret();
 const OTHER_SECRET = newSecret();
 
-
 describe('WebhookVerifier: construction', () => {
   it.each([
     ['an empty list', []],
@@ -116,7 +115,10 @@ describe('WebhookVerifier: comparing signatures', () => {
     const lookalike = signature.slice(0, -2) + String.fromCharCode(0x100 + signature.charCodeAt(signature.length - 2)) + signature.slice(-1);
     expect(lookalike).toHaveLength(signature.length);
     expectVerificationError(() => verifier.verify({ ...good, 'webhook-signature': lookalike }, BODY, { now: NOW }), 'invalid_signature_header');
-    expectVerificationError(() => verifier.verify({ ...good, 'webhook-signature': `${lookalike} ${sign(BODY, OTHER_SECRET)['webhook-signature']}` }, BODY, { now: NOW }), 'signature_mismatch');
+    expectVerificationError(
+      () => verifier.verify({ ...good, 'webhook-signature': `${lookalike} ${sign(BODY, OTHER_SECRET)['webhook-signature']}` }, BODY, { now: NOW }),
+      'signature_mismatch',
+    );
   });
 
   it('needs the v1 prefix as part of the match: the right digest alone is no signature', () => {

@@ -10,7 +10,9 @@
   var historyIds = new Set();
   var clockOffset = 0;
   var source = null;
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
   // The header name lives with the server's check (dashboard-request.checks.ts), handed over by the page.
   var csrfHeader = document.body.getAttribute('data-csrf-header');
   var pendingList = $('pending-list');
@@ -18,7 +20,9 @@
 
   function h(tag, attrs, children) {
     var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) { node.setAttribute(name, attrs[name]); });
+    Object.keys(attrs || {}).forEach(function (name) {
+      node.setAttribute(name, attrs[name]);
+    });
     (children || []).forEach(function (child) {
       node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
     });
@@ -35,18 +39,28 @@
     return Math.floor(hrs / 24) + ' d ' + (hrs % 24) + ' h';
   }
 
-  function now() { return Date.now() + clockOffset; }
-  function label(a) { return a.summary + ' (' + a.action + ', ' + a.id + ')'; }
-  function announce(text) { $('announcer').textContent = text; }
+  function now() {
+    return Date.now() + clockOffset;
+  }
+  function label(a) {
+    return a.summary + ' (' + a.action + ', ' + a.id + ')';
+  }
+  function announce(text) {
+    $('announcer').textContent = text;
+  }
 
   function card(a) {
     var age = h('dd', { 'data-field': 'age' });
     var left = h('dd', { 'data-field': 'time-left' });
     var facts = h('dl', { class: 'facts' }, [
-      h('dt', {}, ['Reason']), h('dd', {}, [a.reason === null ? '(none given)' : a.reason]),
-      h('dt', {}, ['Requester']), h('dd', {}, [a.requester_label === null ? 'unknown' : a.requester_label]),
-      h('dt', {}, ['Age']), age,
-      h('dt', {}, ['Time left']), left,
+      h('dt', {}, ['Reason']),
+      h('dd', {}, [a.reason === null ? '(none given)' : a.reason]),
+      h('dt', {}, ['Requester']),
+      h('dd', {}, [a.requester_label === null ? 'unknown' : a.requester_label]),
+      h('dt', {}, ['Age']),
+      age,
+      h('dt', {}, ['Time left']),
+      left,
     ]);
     if (a.context !== null) {
       facts.appendChild(h('dt', {}, ['Context']));
@@ -65,8 +79,12 @@
     ];
     var node = h('li', { class: 'card', 'data-approval-id': a.id, 'aria-labelledby': headingId }, children);
     var entry = { approval: a, node: node, age: age, left: left, error: error, buttons: [approve, deny] };
-    approve.addEventListener('click', function () { decide(entry, 'approve'); });
-    deny.addEventListener('click', function () { decide(entry, 'deny'); });
+    approve.addEventListener('click', function () {
+      decide(entry, 'approve');
+    });
+    deny.addEventListener('click', function () {
+      decide(entry, 'deny');
+    });
     tick(entry);
     return entry;
   }
@@ -119,7 +137,8 @@
       h('td', {}, [a.requester_label === null ? 'unknown' : a.requester_label]),
       h('td', { class: 'when' }, [h('time', { datetime: a.decided_at || '', title: a.decided_at || '' }, [decided])]),
     ]);
-    if (atEnd) historyBody.appendChild(row); else historyBody.insertBefore(row, historyBody.firstChild);
+    if (atEnd) historyBody.appendChild(row);
+    else historyBody.insertBefore(row, historyBody.firstChild);
     while (historyBody.children.length > HISTORY_LIMIT) {
       historyIds.delete(historyBody.lastElementChild.getAttribute('data-approval-id'));
       historyBody.lastElementChild.remove();
@@ -145,11 +164,19 @@
 
   function snapshot(data) {
     clockOffset = Date.parse(data.now) - Date.now();
-    var live = new Set(data.pending.map(function (a) { return a.id; }));
-    pending.forEach(function (_entry, id) { if (!live.has(id)) removePending(id); });
+    var live = new Set(
+      data.pending.map(function (a) {
+        return a.id;
+      }),
+    );
+    pending.forEach(function (_entry, id) {
+      if (!live.has(id)) removePending(id);
+    });
     historyIds.clear();
     historyBody.textContent = '';
-    data.history.forEach(function (a) { addHistory(a, true); });
+    data.history.forEach(function (a) {
+      addHistory(a, true);
+    });
     data.pending.forEach(addPending);
     var more = data.pendingTotal - data.pending.length;
     $('pending-more').hidden = more <= 0;
@@ -158,12 +185,16 @@
   }
 
   function decide(entry, decision) {
-    entry.buttons.forEach(function (b) { b.disabled = true; });
+    entry.buttons.forEach(function (b) {
+      b.disabled = true;
+    });
     entry.node.setAttribute('aria-busy', 'true');
     entry.error.hidden = true;
     var fail = function (message) {
       entry.node.removeAttribute('aria-busy');
-      entry.buttons.forEach(function (b) { b.disabled = false; });
+      entry.buttons.forEach(function (b) {
+        b.disabled = false;
+      });
       entry.error.textContent = message;
       entry.error.hidden = false;
     };
@@ -173,12 +204,16 @@
       method: 'POST',
       headers: headers,
       body: JSON.stringify({ decision: decision }),
-    }).then(function (res) {
-      return res.json().then(function (body) {
-        if (res.ok) return decided(body);
-        fail((body && body.error && body.error.message) || ('The broker answered HTTP ' + res.status));
+    })
+      .then(function (res) {
+        return res.json().then(function (body) {
+          if (res.ok) return decided(body);
+          fail((body && body.error && body.error.message) || 'The broker answered HTTP ' + res.status);
+        });
+      })
+      .catch(function () {
+        fail('Could not reach the broker. Is it still running?');
       });
-    }).catch(function () { fail('Could not reach the broker. Is it still running?'); });
   }
 
   function connection(state, text) {
@@ -189,13 +224,22 @@
 
   function connect() {
     source = new EventSource('/dashboard/events');
-    source.addEventListener('open', function () { connection('live', 'Live'); });
-    source.addEventListener('snapshot', function (e) { snapshot(JSON.parse(e.data)); });
+    source.addEventListener('open', function () {
+      connection('live', 'Live');
+    });
+    source.addEventListener('snapshot', function (e) {
+      snapshot(JSON.parse(e.data));
+    });
     source.addEventListener('created', function (e) {
       var a = JSON.parse(e.data);
-      if (a.status === 'pending') { addPending(a); announce('New approval request: ' + a.summary); } else addHistory(a, false);
+      if (a.status === 'pending') {
+        addPending(a);
+        announce('New approval request: ' + a.summary);
+      } else addHistory(a, false);
     });
-    source.addEventListener('decided', function (e) { decided(JSON.parse(e.data)); });
+    source.addEventListener('decided', function (e) {
+      decided(JSON.parse(e.data));
+    });
     source.addEventListener('error', function () {
       if (source.readyState === EventSource.CLOSED) {
         connection('down', 'Disconnected, retrying...');
@@ -207,6 +251,8 @@
     });
   }
 
-  setInterval(function () { pending.forEach(tick); }, 1000);
+  setInterval(function () {
+    pending.forEach(tick);
+  }, 1000);
   connect();
 })();
