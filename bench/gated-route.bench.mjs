@@ -7,8 +7,9 @@
  * - GET /plain in an app with SesameModule vs in an app without it: what the module costs an
  *   ungated route, on this Node and on Node 24 (scripts/fetch-node.mjs), by default and with
  *   `requestContext: 'all-routes'`. Two apps differ by a few percent by chance on 2 shared cores, so
- *   each round starts fresh processes, alternates which starts first and which is loaded first, and the
- *   figure is the median of the per-round ratios, beside an A/A run (two identical apps without it).
+ *   each round starts fresh processes, alternates which starts first and which is warmed first, loads
+ *   them A B B A (or B A A B), and the figure is the median of the per-round ratios, beside an A/A run
+ *   (two identical apps without it).
  */
 import { execFileSync } from 'node:child_process';
 import autocannon from 'autocannon';
@@ -58,7 +59,7 @@ await withoutSesame.stop();
 
 // Ungated routes, A/B in fresh processes per round.
 const ROUNDS = quick ? 2 : 12;
-const AB_DURATION_S = quick ? 1 : 3;
+const AB_DURATION_S = quick ? 1 : 2;
 const AB_WARMUP_S = quick ? 1 : 1.5;
 const PAIRS = [
   { name: 'with SesameModule vs without', a: 'with-sesame', b: 'without-sesame' },
@@ -70,21 +71,27 @@ async function startServer(variant, execPath) {
   return forkHelper('./route-server.mjs', [variant, broker.info.url, broker.info.apiKey], { execPath });
 }
 
-/** One round of one pair: fresh processes, warmed, each loaded once; `round` picks who starts and who is loaded first. */
+/**
+ * One round of one pair: fresh processes, each warmed, then loaded four times in the order A B B A or
+ * B A A B (drift during the round cancels out); `roundIndex` alternates which starts first, which is
+ * warmed first and which order is used.
+ */
 async function abRound(pair, execPath, roundIndex) {
-  const startAFirst = roundIndex % 2 === 0;
-  const loadAFirst = Math.floor(roundIndex / 2) % 2 === 0;
+  const first = roundIndex % 2 === 0 ? 'a' : 'b';
+  const second = first === 'a' ? 'b' : 'a';
   const servers = {};
-  for (const side of startAFirst ? ['a', 'b'] : ['b', 'a']) servers[side] = await startServer(pair[side], execPath);
+  for (const side of [first, second]) servers[side] = await startServer(pair[side], execPath);
   try {
-    for (const side of ['a', 'b']) await load(`${servers[side].info.url}/plain`, AB_WARMUP_S);
-    const rps = {};
-    for (const side of loadAFirst ? ['a', 'b'] : ['b', 'a']) {
+    const warmOrder = Math.floor(roundIndex / 2) % 2 === 0 ? [first, second] : [second, first];
+    for (const side of warmOrder) await load(`${servers[side].info.url}/plain`, AB_WARMUP_S);
+    const requests = { a: 0, b: 0 };
+    for (const side of [warmOrder[1], warmOrder[0], warmOrder[0], warmOrder[1]]) {
       const result = await load(`${servers[side].info.url}/plain`, AB_DURATION_S);
       if (result.errors > 0 || result.non2xx > 0 || result.timeouts > 0) throw new Error(`${pair[side]}: ${result.errors} errors, ${result.non2xx} non-2xx`);
-      rps[side] = result.requests.average;
+      requests[side] += result.requests.total;
     }
-    return { ratio: rps.a / rps.b, rpsA: rps.a, rpsB: rps.b };
+    const seconds = 2 * AB_DURATION_S;
+    return { ratio: requests.a / requests.b, rpsA: requests.a / seconds, rpsB: requests.b / seconds };
   } finally {
     await servers.a.stop();
     await servers.b.stop();
@@ -150,8 +157,9 @@ writeResult(out, {
   approvalsCreatedOnBroker: brokerStats.total,
   ungated: {
     description:
-      `GET /plain, ${ROUNDS} rounds; each round starts both apps afresh (alternating which starts first and which is loaded first), warms each ${AB_WARMUP_S} s, then loads each ${AB_DURATION_S} s. ` +
-      'Ratio = requests/s of the first app / the second; the figure is the median of the per-round ratios, with their min and max.',
+      `GET /plain, ${ROUNDS} rounds; each round starts both apps afresh (alternating which starts first), warms each ${AB_WARMUP_S} s (alternating which first), ` +
+      `then loads them ${AB_DURATION_S} s at a time in the order A B B A or B A A B. Ratio = requests of the first app / the second over the round; ` +
+      'the figure is the median of the per-round ratios, with their min and max.',
     target: 'an ungated route in an app with SesameModule serves >= 0.97x the requests of the same app without it',
     runtimes: ungated,
   },
