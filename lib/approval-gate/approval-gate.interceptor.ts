@@ -10,7 +10,7 @@ import { originalMethodOf } from './gated-method.js';
  * so ungated routes never run it. It decides nothing: it runs the handler (where the gate runs, after
  * guards and pipes) inside the request's scope, so the wait stops when the client disconnects and async
  * mode reads the request, and it turns approval outcomes into HTTP answers, with the `202` of a pending
- * async approval and its `Sesame-Approval-Id` and `Retry-After` headers. Subclass to change the mapping.
+ * async approval and its `Sesame-Approval-Id` and `Retry-After` headers.
  *
  * It depends on ModuleRef only, because Nest creates it in whichever module declares the gated
  * controller, which need not import SesameModule; it finds this app's request context from there.

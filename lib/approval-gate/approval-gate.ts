@@ -53,7 +53,7 @@ interface ExpectedApproval {
  * again and the call run), in every mode:
  * - blocking: trigger (dedup key carrying the call's binding), wait, then run if approved;
  * - async: trigger or find by the binding and answer pending at once, or run an approved approval once.
- * The interceptor, the provider wrapper and tests all go through `run()`. Subclass to change how
+ * Every gated method (route or provider) reaches it through its wrapper and `run()`. Subclass to change how
  * requests are built, who the requester is, or how decisions are logged.
  */
 @Injectable()
