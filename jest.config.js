@@ -25,5 +25,5 @@ export default {
   coverageReporters: ['text-summary', 'lcov'],
   // npm run test:cov on 2026-12-01 measured statements 93.89%, branches 87.02%, functions 91.04%,
   // lines 93.89%; each threshold is that figure rounded down, minus one point of slack.
-  coverageThreshold: { global: { statements: 92, branches: 86, functions: 90, lines: 92 } },
+  coverageThreshold: { global: { statements: 97, branches: 92, functions: 97, lines: 97 } },
 };

@@ -28,6 +28,10 @@ export class ApprovalGateExplorer implements OnModuleInit {
   onModuleInit(): void {
     const asyncMethods: string[] = [];
     const ungated = new Set<string>();
+    // An approval is bound to `Class.method` by name: two gated classes of one name (users v1 and v2)
+    // would accept each other's approvals, so such an app does not boot.
+    const classesByName = new Map<string, unknown>();
+    const sameName = new Set<string>();
     for (const wrapper of [...this.#discovery.getProviders(), ...this.#discovery.getControllers()]) {
       const instance: unknown = wrapper.instance;
       if (!instance || typeof instance !== 'object') continue;
@@ -35,6 +39,9 @@ export class ApprovalGateExplorer implements OnModuleInit {
       for (const name of ungatedMethodsOf(instance)) ungated.add(`${className}.${name}()`);
       const gated = gatedMethodsOf(instance);
       if (gated.length === 0) continue;
+      const constructor = (instance as { constructor?: unknown }).constructor;
+      if (classesByName.has(className) && classesByName.get(className) !== constructor) sameName.add(className);
+      classesByName.set(className, constructor);
       for (const { name, metadata } of gated) if (metadata.mode === 'async') asyncMethods.push(`${String(wrapper.name)}.${name}()`);
       if (!wrapper.isDependencyTreeStatic()) {
         // Instances created per request never pass through here: say so instead of letting calls fail mysteriously.
@@ -52,6 +59,12 @@ export class ApprovalGateExplorer implements OnModuleInit {
         `These methods would run without approval: ${[...ungated].join(', ')}. Each overrides a gated method, or belongs to a class ` +
           'whose class or parent class has a class-level @RequireApproval. Decorate the method or its class with @RequireApproval, ' +
           'or mark the method @SkipApproval() to run it without approval on purpose.',
+      );
+    }
+    if (sameName.size > 0) {
+      throw new SesameConfigError(
+        `Several classes with gated methods are named ${[...sameName].join(', ')}: approvals are bound to Class.method by name, ` +
+          'so one could run the other. Give each gated class its own name.',
       );
     }
     if (asyncMethods.length > 0 && this.storeHost.defaulted) {

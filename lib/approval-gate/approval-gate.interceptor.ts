@@ -1,6 +1,6 @@
 import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { Observable, catchError, throwError } from 'rxjs';
+import { Observable, catchError, finalize, throwError } from 'rxjs';
 import { approvalHttpException, setApprovalHeaders } from './approval-http.answer.js';
 import { ApprovalRequestContext } from './approval-request.context.js';
 import { originalMethodOf } from './gated-method.js';
@@ -39,7 +39,12 @@ export class ApprovalGateInterceptor implements NestInterceptor {
       requestContext && requestContext.current()?.request !== request
         ? ApprovalRequestContext.scopeFor(http.getResponse(), request, originalMethodOf(context.getHandler()))
         : undefined;
-    const handled = scope ? new Observable<unknown>((subscriber) => requestContext!.run(scope, () => next.handle().subscribe(subscriber))) : next.handle();
+    // The handler's own end settles its scope before any interceptor above sees it: a queue up there that starts
+    // another request's handler on this completion finds a settled scope (see ApprovalRequestContext.scopeFor).
+    const active = requestContext?.current();
+    const own = scope ?? (active?.request === request ? active : undefined);
+    const settled = () => next.handle().pipe(finalize(() => own?.settle()));
+    const handled = scope ? new Observable<unknown>((subscriber) => requestContext!.run(scope, () => settled().subscribe(subscriber))) : settled();
     return handled.pipe(
       catchError((error: unknown) => {
         setApprovalHeaders(http.getResponse(), error);

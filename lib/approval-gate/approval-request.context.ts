@@ -26,6 +26,8 @@ export class HttpApprovalScope {
   #controller?: AbortController;
   /** Set once the route's own gate took this scope (see ApprovalRequestContext.scopeFor). */
   #taken = false;
+  /** Set when the route's handler finished: whatever runs in this context afterwards is not this request's. */
+  #settled = false;
 
   constructor(
     private readonly response: WatchedResponse,
@@ -43,6 +45,15 @@ export class HttpApprovalScope {
   /** The connection closed before a response was sent. */
   get clientGone(): boolean {
     return this.response.destroyed === true && !this.response.writableEnded;
+  }
+
+  /** The handler finished (set by the interceptor before any outer interceptor sees it). */
+  settle(): void {
+    this.#settled = true;
+  }
+
+  get settled(): boolean {
+    return this.#settled;
   }
 
   /** Takes the scope for the route's own gate; false when it was taken before. */
@@ -89,25 +100,29 @@ export class ApprovalRequestContext {
    * code can run in the context of a request that is not its own: a callback queue that runs one
    * request's handler where another's finished, a timer a request left behind. A gated call then
    * would be bound to the other request's user and approval id. So:
-   * - code in the context of a request that has ended (a timer it left behind) runs as outside any request;
-   * - a route's own gate takes its scope once, while the request is open: a second gated run of that route
-   *   in one request's context (another request's handler carried into it, or a retried handler) does not run.
+   * - code in the context of a request whose handler finished, or whose response ended (a timer it left
+   *   behind, another request's handler started from its completion), runs as outside any request;
+   * - a route's own gate takes its scope once, while the handler runs: a second gated run of that route
+   *   in one request's context (another request's handler carried into it, or a retried handler) does not
+   *   run, and a route never uses the scope of another route's request.
+   * Work carried into a request whose handler is still running (that handler draining another request's
+   * queue) cannot be told apart by async context: it is bound to that request (documented).
    */
   scopeFor(call: GatedCall): HttpApprovalScope | undefined {
     const scope = this.storage.getStore();
     if (!scope) return undefined;
     const ownRoute = scope.handler === call.method;
-    if (!ownRoute) {
+    if (!ownRoute && !call.route) {
       // Work a finished request left behind (a timer, a queue it kicked) is not that request's: it runs as outside any.
-      return scope.ended ? undefined : scope;
+      return scope.ended || scope.settled ? undefined : scope;
     }
-    if (scope.clientGone) throw new ApprovalAborted(undefined, new Error('HTTP client disconnected'));
-    if (scope.ended || !scope.take()) {
+    if (ownRoute && scope.clientGone) throw new ApprovalAborted(undefined, new Error('HTTP client disconnected'));
+    if (!ownRoute || scope.ended || scope.settled || !scope.take()) {
       throw new ApprovalBindingError(
         call.className,
         call.methodName,
-        "it runs in the async context of a request that already ran this route (another request's handler carried into it by a callback " +
-          'queue that does not keep async context, or a retried handler), so it cannot tell which request it runs for',
+        'it is a route handler running in the async context of another request, or of one that already ran it (a handler carried into it by a ' +
+          'callback queue that does not keep async context, a retried handler, a route method called as a function), so it cannot tell which request it runs for',
       );
     }
     return scope;

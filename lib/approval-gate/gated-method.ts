@@ -21,6 +21,8 @@ export interface GatedCall {
   method: (...args: unknown[]) => unknown;
   args: unknown[];
   metadata: RequireApprovalMetadata;
+  /** True when the method is a Nest route handler (a route's own gate: see ApprovalRequestContext.scopeFor). */
+  route?: boolean;
 }
 
 /** What a bound instance delegates to: the module's ApprovalGate. */
@@ -44,7 +46,7 @@ export function createGatedMethod(original: AnyMethod, methodName: string, metad
     const className = (this as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? 'anonymous';
     const gate = this === undefined || this === null ? undefined : (this as Record<symbol, ApprovalGateRunner | undefined>)[GATE_BINDING];
     if (!gate) return Promise.reject(new ApprovalGateNotBoundError(className, methodName));
-    return gate.run({ instance: this, className, methodName, method: original, args, metadata });
+    return gate.run({ instance: this, className, methodName, method: original, args, metadata, route: isRouteHandler(gated) });
   };
   // Route paths, guards, roles, Swagger: whatever decorators below this one recorded must stay readable on the replacement.
   for (const key of Reflect.getOwnMetadataKeys(original)) {
@@ -58,6 +60,11 @@ export function createGatedMethod(original: AnyMethod, methodName: string, metad
 /** The undecorated method behind a gated one (what GatedCall.method is); any other function as is. */
 export function originalMethodOf(fn: unknown): unknown {
   return typeof fn === 'function' && ORIGINAL_METHOD in fn ? (fn as unknown as Record<symbol, unknown>)[ORIGINAL_METHOD] : fn;
+}
+
+/** Whether @Get(), @Post()... marked it (Nest's PATH_METADATA key, which the root package does not export). */
+function isRouteHandler(fn: object): boolean {
+  return Reflect.hasMetadata('path', fn);
 }
 
 export function isGatedMethod(fn: unknown): boolean {
