@@ -35,16 +35,14 @@ export class ApprovalGateInterceptor implements NestInterceptor {
     // Already inside this very request's scope when the app opted into one for every route
     // (`requestContext: 'all-routes'`). A scope of another request (our caller's async context, e.g. a
     // callback queue in an interceptor above) is never reused: this request gets its own.
-    const scope =
-      requestContext && requestContext.current()?.request !== request
-        ? ApprovalRequestContext.scopeFor(http.getResponse(), request, originalMethodOf(context.getHandler()))
-        : undefined;
+    const active = requestContext?.current();
+    const own = active?.request === request ? active : undefined;
+    const entered = requestContext && !own ? ApprovalRequestContext.scopeFor(http.getResponse(), request, originalMethodOf(context.getHandler())) : undefined;
     // The handler's own end settles its scope before any interceptor above sees it: a queue up there that starts
     // another request's handler on this completion finds a settled scope (see ApprovalRequestContext.scopeFor).
-    const active = requestContext?.current();
-    const own = scope ?? (active?.request === request ? active : undefined);
-    const settled = () => next.handle().pipe(finalize(() => own?.settle()));
-    const handled = scope ? new Observable<unknown>((subscriber) => requestContext!.run(scope, () => settled().subscribe(subscriber))) : settled();
+    const scope = own ?? entered;
+    const settled = () => next.handle().pipe(finalize(() => scope?.settle()));
+    const handled = entered ? new Observable<unknown>((subscriber) => requestContext!.run(entered, () => settled().subscribe(subscriber))) : settled();
     return handled.pipe(
       catchError((error: unknown) => {
         setApprovalHeaders(http.getResponse(), error);
