@@ -15,7 +15,12 @@ export { RequireApproval, SkipApproval } from './approval-gate/require-approval.
 export type { ApprovalMode, RequireApprovalMetadata, RequireApprovalOptions, Resolvable } from './approval-gate/require-approval.options.js';
 export { ApprovalGate } from './approval-gate/approval-gate.js';
 export type { GatedCall } from './approval-gate/gated-method.js';
-export type { ApprovalHttpRequest } from './approval-gate/approval-request.context.js';
+export type { ApprovalHttpRequest, ApprovalTransport } from './approval-gate/approval-scope.js';
+export type { ApprovalPolicy, ApprovalPolicyCall, ApprovalPolicyDecision } from './approval-gate/approval-policy.js';
+export { ApprovalPolicyHost } from './approval-gate/approval-policy.host.js';
+export { ApprovalGraphQLError } from './approval-gate/transports/graphql.transport.js';
+export type { ApprovalRpcError } from './approval-gate/transports/rpc.transport.js';
+export type { ApprovalWsError } from './approval-gate/transports/ws.transport.js';
 export { SESAME_APPROVAL_ID_HEADER } from './approval-gate/approval-id.header.js';
 
 // Decision webhooks in Nest.
@@ -61,9 +66,11 @@ export {
   ApprovalAlreadyUsedError,
   ApprovalBindingError,
   ApprovalCapacityError,
+  ApprovalConditionError,
   ApprovalInUseError,
   ApprovalMismatchError,
   ApprovalPending,
+  ApprovalPolicyDenied,
   AsyncApprovalContextError,
   InvalidApprovalIdHeaderError,
   type ApprovalMismatchCode,

@@ -1,34 +1,41 @@
 import { Catch, Logger, type ArgumentsHost } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
-import { throwError } from 'rxjs';
 import { ApprovalError } from '../errors.js';
-import { approvalHttpException, setApprovalHeaders } from './approval-http.answer.js';
+import { approvalGraphQLError } from './transports/graphql.transport.js';
+import { approvalHttpException, setApprovalHeaders } from './transports/http.transport.js';
+import { approvalRpcAnswer } from './transports/rpc.transport.js';
+import { approvalWsAnswer } from './transports/ws.transport.js';
 
 /**
- * Registered app-wide by SesameModule: answers approval outcomes that reach Nest from an ungated route
- * (a gated service method called by it) with the same statuses and bodies as a gated route. A filter
- * runs only when something threw, so it costs successful requests nothing. Gated routes map their
- * outcomes in ApprovalGateInterceptor first, so app filters see an HttpException there.
- *
- * Outside HTTP it answers as Nest's own default filters answer an unknown error (nothing of the
- * approval reaches a WebSocket or microservice client; GraphQL gets the error itself).
+ * Answers approval outcomes on every transport, from the one table in approval-outcome.ts:
+ * - on each gated handler (@RequireApproval adds it beside the interceptor): resolvers get a GraphQL
+ *   error with `extensions.code`, message patterns an error object the ClientProxy receives, socket
+ *   handlers an `exception` event, where Nest's own filters would answer "Internal server error";
+ * - app-wide (SesameModule registers it): outcomes that reach Nest from an ungated handler (a gated
+ *   service method it called) get the same answers, over HTTP the same statuses and bodies as a gated route.
+ * A filter runs only when something threw, so it costs successful calls nothing. Gated routes map
+ * their outcomes in ApprovalGateInterceptor first, so app filters see an HttpException there.
  */
 @Catch(ApprovalError)
 export class ApprovalExceptionFilter extends BaseExceptionFilter {
   protected readonly logger = new Logger('SesameApproval');
 
   override catch(error: ApprovalError, host: ArgumentsHost): unknown {
-    const type = host.getType<string>();
-    if (type === 'http') {
-      setApprovalHeaders(host.switchToHttp().getResponse(), error);
-      return super.catch(this.toHttpException(error), host);
+    switch (host.getType<string>()) {
+      case 'http':
+        setApprovalHeaders(host.switchToHttp().getResponse(), error);
+        return super.catch(this.toHttpException(error), host);
+      case 'graphql':
+        // Nest hands a filter's return value back to GraphQL as the resolver's result: graphql-js reports a returned error.
+        return approvalGraphQLError(error, this.logger);
+      case 'rpc':
+        return approvalRpcAnswer(error, host, this.logger);
+      case 'ws':
+        return approvalWsAnswer(error, host, this.logger);
+      default:
+        // A filter's return value can become a handler's result: an unknown transport gets the error thrown on.
+        throw error;
     }
-    if (type === 'rpc') return throwError(() => ({ status: 'error', message: 'Internal server error' }));
-    if (type === 'ws') {
-      (host.switchToWs().getClient() as { emit?: (event: string, body: unknown) => void }).emit?.('exception', { status: 'error', message: 'Internal server error' });
-      return undefined;
-    }
-    return error;
   }
 
   /** Maps approval errors to HTTP, as ApprovalGateInterceptor does. */

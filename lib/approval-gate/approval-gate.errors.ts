@@ -72,8 +72,9 @@ export class InvalidApprovalIdHeaderError extends ApprovalError {
 }
 
 /**
- * A method gated with `mode: 'async'` was called outside an HTTP request (a plain service call, a
- * job, a microservice handler): there is no client to answer 202 to, so it fails closed and did not run.
+ * A method gated with `mode: 'async'` was called where no client can repeat the call with the approval
+ * id: outside an HTTP request or GraphQL operation (a plain service call, a job, a microservice or
+ * WebSocket handler). There is no one to answer 202 to, so it fails closed and did not run.
  */
 export class AsyncApprovalContextError extends ApprovalError {
   constructor(
@@ -81,8 +82,8 @@ export class AsyncApprovalContextError extends ApprovalError {
     readonly methodName: string,
   ) {
     super(
-      `${className}.${methodName}() is gated with mode 'async', which answers 202 and reads the Sesame-Approval-Id header of an HTTP request, ` +
-        'but it was called outside one, so it did not run. Call it from a gated route, from any route with ' +
+      `${className}.${methodName}() is gated with mode 'async', which answers 202 and reads the Sesame-Approval-Id header of an HTTP request ` +
+        'or GraphQL operation, but it was called outside one, so it did not run. Call it from a gated route or resolver, from any route with ' +
         "SesameModule.forRoot({ requestContext: 'all-routes' }), or use the default mode ('blocking').",
     );
   }
@@ -103,5 +104,34 @@ export class ApprovalBindingError extends ApprovalError {
       `${className}.${methodName}() shares its approval with identical calls (mode 'async', or a dedupKey), which binds it to the method's arguments and user, but ${detail}. ` +
         'Gate a method whose arguments are data (@Body(), @Param(), @Query() values), or use the blocking mode without a dedupKey.',
     );
+  }
+}
+
+/**
+ * The module's ApprovalPolicy refused the call (`{ deny: reason }`): nothing was asked of a human and
+ * nothing ran. Answered 403 `approval_policy_denied` with the reason.
+ */
+export class ApprovalPolicyDenied extends ApprovalError {
+  constructor(
+    readonly action: string,
+    readonly reason: string,
+  ) {
+    super(`The approval policy refused ${action}: ${reason}`);
+  }
+}
+
+/**
+ * A `when` predicate or the module's ApprovalPolicy threw, or answered something that is not a decision:
+ * the gate cannot tell whether a human must approve, so nothing ran. Answered as the gate's
+ * misconfiguration (500 `approval_gate_error`); the cause is logged, never sent.
+ */
+export class ApprovalConditionError extends ApprovalError {
+  constructor(
+    readonly className: string,
+    readonly methodName: string,
+    detail: string,
+    cause?: unknown,
+  ) {
+    super(`${className}.${methodName}(): ${detail}, so it did not run`, { cause });
   }
 }

@@ -1,19 +1,21 @@
 import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Observable, catchError, finalize, throwError } from 'rxjs';
-import { approvalHttpException, setApprovalHeaders } from './approval-http.answer.js';
 import { ApprovalRequestContext } from './approval-request.context.js';
 import { originalMethodOf } from './gated-method.js';
+import { approvalHttpException, setApprovalHeaders } from './transports/http.transport.js';
+import { transportScope } from './transports/transport-scope.js';
 
 /**
- * The HTTP adapter of the gate, on gated routes only: @RequireApproval puts it on the routes it gates,
- * so ungated routes never run it. It decides nothing: it runs the handler (where the gate runs, after
- * guards and pipes) inside the request's scope, so the wait stops when the client disconnects and async
- * mode reads the request, and it turns approval outcomes into HTTP answers, with the `202` of a pending
- * async approval and its `Sesame-Approval-Id` and `Retry-After` headers.
+ * The transport adapter of the gate, on gated handlers only: @RequireApproval puts it on the routes,
+ * resolvers, message and socket handlers it gates, so ungated ones never run it. It decides nothing:
+ * it runs the handler (where the gate runs, after guards and pipes) inside the call's scope, so the
+ * wait stops when the client goes away and async mode reads the request. Over HTTP it also turns
+ * approval outcomes into HTTP answers (app filters then see an HttpException), with the `202` of a
+ * pending async approval and its headers; on other transports ApprovalExceptionFilter answers them.
  *
  * It depends on ModuleRef only, because Nest creates it in whichever module declares the gated
- * controller, which need not import SesameModule; it finds this app's request context from there.
+ * handler, which need not import SesameModule; it finds this app's request context from there.
  */
 @Injectable()
 export class ApprovalGateInterceptor implements NestInterceptor {
@@ -28,24 +30,24 @@ export class ApprovalGateInterceptor implements NestInterceptor {
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== 'http') return next.handle();
-    const http = context.switchToHttp();
     const requestContext = this.requestContext();
-    const request: unknown = http.getRequest();
-    // Already inside this very request's scope when the app opted into one for every route
-    // (`requestContext: 'all-routes'`). A scope of another request (our caller's async context, e.g. a
-    // callback queue in an interceptor above) is never reused: this request gets its own.
-    const active = requestContext?.current();
-    const own = active?.request === request ? active : undefined;
-    const entered = requestContext && !own ? ApprovalRequestContext.scopeFor(http.getResponse(), request, originalMethodOf(context.getHandler())) : undefined;
+    const handler = originalMethodOf(context.getHandler());
+    const fresh = requestContext ? transportScope(context, handler) : undefined;
+    // Already inside this very call's scope when the app opted into one for every route (`requestContext:
+    // 'all-routes'`, whose interceptor runs first). A scope of another call (our caller's async context, e.g. a
+    // callback queue in an interceptor above) is never reused: this call gets its own.
+    const active = fresh && requestContext!.current();
+    const own = active && active.transport === fresh.transport && active.key === fresh.key && active.handler === handler ? active : undefined;
+    const entered = own ? undefined : fresh;
     // The handler's own end settles its scope before any interceptor above sees it: a queue up there that starts
-    // another request's handler on this completion finds a settled scope (see ApprovalRequestContext.scopeFor).
+    // another call's handler on this completion finds a settled scope (see ApprovalRequestContext.scopeFor).
     const scope = own ?? entered;
     const settled = () => next.handle().pipe(finalize(() => scope?.settle()));
     const handled = entered ? new Observable<unknown>((subscriber) => requestContext!.run(entered, () => settled().subscribe(subscriber))) : settled();
+    if (context.getType() !== 'http') return handled;
     return handled.pipe(
       catchError((error: unknown) => {
-        setApprovalHeaders(http.getResponse(), error);
+        setApprovalHeaders(context.switchToHttp().getResponse(), error);
         return throwError(() => this.toHttpException(error));
       }),
     );

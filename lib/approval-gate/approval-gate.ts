@@ -4,7 +4,7 @@ import type { TriggerApprovalInput } from '../client/approval.types.js';
 import { TRIGGER_BOUND } from '../client/approvals.resource.js';
 import { SesameClient } from '../client/sesame-client.js';
 import { reservedDedupKeyProblem } from '../client/trigger-approval.input.js';
-import { ApprovalDenied, ApprovalTimeout, NotFoundError, RequestRejectedError } from '../errors.js';
+import { ApprovalDenied, ApprovalTimeout, NotFoundError, RequestRejectedError, SesameConfigError } from '../errors.js';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { SesameConfig } from '../config/sesame.config.js';
 import { bindingDedupKey, bindingDigest, shownContent, dedupKeyMatches, discriminatorFor, randomDiscriminator } from './approval-binding.js';
@@ -14,13 +14,18 @@ import {
   ApprovalCapacityError,
   ApprovalInUseError,
   ApprovalMismatchError,
+  ApprovalConditionError,
   ApprovalPending,
+  ApprovalPolicyDenied,
   AsyncApprovalContextError,
   type ApprovalMismatchCode,
 } from './approval-gate.errors.js';
 import { readApprovalIdHeader } from './approval-id.header.js';
 import { ApprovalSingleUse, USE_CLAIM_LEASE_MS } from './approval-single-use.js';
-import { ApprovalRequestContext, type ApprovalHttpRequest, type HttpApprovalScope } from './approval-request.context.js';
+import type { ApprovalPolicyCall, ApprovalPolicyDecision } from './approval-policy.js';
+import { ApprovalPolicyHost } from './approval-policy.host.js';
+import { ApprovalRequestContext } from './approval-request.context.js';
+import type { ApprovalHttpRequest, ApprovalScope } from './approval-scope.js';
 import { NotCanonicalError } from './canonical-json.js';
 import type { ApprovalGateRunner, GatedCall } from './gated-method.js';
 import type { Resolvable } from './require-approval.options.js';
@@ -47,14 +52,15 @@ interface ExpectedApproval {
 }
 
 /**
- * The one place that decides whether a gated call runs. Every path goes through `assertBound()` (is
+ * The one place that decides whether a gated call runs. First the module's ApprovalPolicy and the
+ * decorator's `when` may let it run at once or refuse it (`needsHuman()`); otherwise every path goes through `assertBound()` (is
  * this approval bound to this very call, with the content this call shows?), `authorize()` (approved
  * and unexpired?) and `useOnce()` (the single use, atomic across replicas, then the arguments checked
  * again and the call run), in every mode:
  * - blocking: trigger (dedup key carrying the call's binding), wait, then run if approved;
  * - async: trigger or find by the binding and answer pending at once, or run an approved approval once.
- * Every gated method (route or provider) reaches it through its wrapper and `run()`. Subclass to change how
- * requests are built, who the requester is, or how decisions are logged.
+ * Every gated method (any handler or provider method, on any transport) reaches it through its wrapper
+ * and `run()`. Subclass to change how requests are built, who the requester is, or how decisions are logged.
  */
 @Injectable()
 export class ApprovalGate implements ApprovalGateRunner {
@@ -69,7 +75,12 @@ export class ApprovalGate implements ApprovalGateRunner {
     protected readonly config: SesameConfig,
     protected readonly requestContext: ApprovalRequestContext,
     @Inject(ApprovalStore) protected readonly store: ApprovalStore,
+    protected readonly policies: ApprovalPolicyHost,
   ) {
+    // A subclass that forgot to pass it on would skip the app's policy: refused at boot instead.
+    if (!(policies instanceof ApprovalPolicyHost)) {
+      throw new SesameConfigError(`${new.target.name}: pass all of ApprovalGate's constructor parameters to super() (the fifth is the ApprovalPolicyHost)`);
+    }
     this.#singleUse = new ApprovalSingleUse(store, this.logger);
   }
 
@@ -79,14 +90,88 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 
   run(call: GatedCall): Promise<unknown> {
-    let scope: HttpApprovalScope | undefined;
+    let scope: ApprovalScope | undefined;
     try {
-      // The request this call runs for, checked to be its own (see ApprovalRequestContext.scopeFor).
+      // The call this runs for, checked to be its own (see ApprovalRequestContext.scopeFor).
       scope = this.requestContext.scopeFor(call);
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.policies.policy === undefined && !this.policies.unresolved && call.metadata.when === undefined) return this.runApproved(call, scope);
+    return this.runDecided(call, scope);
+  }
+
+  private runApproved(call: GatedCall, scope: ApprovalScope | undefined): Promise<unknown> {
     return call.metadata.mode === 'async' ? this.runAsync(call, scope) : this.runBlocking(call, scope);
+  }
+
+  /** The policy and `when` first: a human is asked only if neither lets the call run at once or refuses it. */
+  private async runDecided(call: GatedCall, scope: ApprovalScope | undefined): Promise<unknown> {
+    // The arguments are live objects and the policy is async: what runs must be what was judged.
+    const digest = mayChange(call, scope) ? this.bind(call, scope, true) : undefined;
+    const decided = await this.needsHuman(call, scope);
+    if (decided === 'ask') return this.runApproved(call, scope);
+    if (digest !== undefined && this.bind(call, scope, true) !== digest) {
+      throw new ApprovalConditionError(call.className, call.methodName, `its arguments changed while ${decided} decided it needs no approval`);
+    }
+    this.logger.debug(`Approval not needed: action=${call.metadata.action} (${decided}) runs ${call.className}.${call.methodName}`);
+    return call.method.apply(call.instance, call.args);
+  }
+
+  /**
+   * `'ask'`, or who let the call run at once (`'the policy'`, `'when'`); throws ApprovalPolicyDenied on a
+   * policy's deny and ApprovalConditionError when either throws or answers something else.
+   */
+  private async needsHuman(call: GatedCall, scope: ApprovalScope | undefined): Promise<'ask' | 'the policy' | 'when'> {
+    const { action, when } = call.metadata;
+    if (this.policies.unresolved) throw new ApprovalConditionError(call.className, call.methodName, 'the approval policy is not resolved (the app has not finished its init)');
+    const policy = this.policies.policy;
+    if (policy) {
+      let decision: ApprovalPolicyDecision;
+      try {
+        decision = await policy.evaluate(this.policyCall(call, scope));
+      } catch (error) {
+        throw new ApprovalConditionError(call.className, call.methodName, 'the approval policy threw', error);
+      }
+      if (decision === 'allow') return 'the policy';
+      if (typeof decision === 'object' && decision !== null && typeof decision.deny === 'string' && decision.deny !== '') {
+        this.logger.warn(`Approval refused by the policy: action=${action} for ${call.className}.${call.methodName}: ${decision.deny}`);
+        throw new ApprovalPolicyDenied(action, decision.deny);
+      }
+      if (decision !== 'ask') {
+        throw new ApprovalConditionError(call.className, call.methodName, "the approval policy answered neither 'ask', 'allow' nor { deny: reason }");
+      }
+    }
+    if (when === undefined) return 'ask';
+    let ask: unknown;
+    try {
+      ask = await when.apply(call.instance, call.args);
+    } catch (error) {
+      throw new ApprovalConditionError(call.className, call.methodName, 'its when predicate threw', error);
+    }
+    if (ask === false) return 'when';
+    if (ask !== true) throw new ApprovalConditionError(call.className, call.methodName, 'its when predicate answered neither true nor false');
+    return 'ask';
+  }
+
+  private policyCall(call: GatedCall, scope: ApprovalScope | undefined): ApprovalPolicyCall {
+    const request = scope?.request;
+    let requester: string | undefined;
+    try {
+      requester = request ? this.requesterOf(request, call) : undefined;
+    } catch (error) {
+      // A user with no usable id: the policy still sees `request` and can judge it.
+      if (!(error instanceof ApprovalBindingError)) throw error;
+    }
+    return {
+      action: call.metadata.action,
+      className: call.className,
+      methodName: call.methodName,
+      args: call.args,
+      ...(requester !== undefined && { requester }),
+      ...(request !== undefined && scope?.transport !== 'ws' && { request }),
+      ...(scope !== undefined && { transport: scope.transport }),
+    };
   }
 
   /**
@@ -94,7 +179,7 @@ export class ApprovalGate implements ApprovalGateRunner {
    * shares it. With one, calls with the same key and the same binding share one approval, and one of
    * them runs; a call with the same key but other arguments or another user gets an approval of its own.
    */
-  protected async runBlocking(call: GatedCall, scope: HttpApprovalScope | undefined): Promise<unknown> {
+  protected async runBlocking(call: GatedCall, scope: ApprovalScope | undefined): Promise<unknown> {
     const timeout = call.metadata.timeout ?? this.config.defaultTimeout;
     const signal = scope?.signal;
     if (this.#pending >= this.config.maxPendingApprovals) {
@@ -134,7 +219,7 @@ export class ApprovalGate implements ApprovalGateRunner {
    * `unshared` (no dedupKey option): the approval's key is random beside the binding, so nobody else can
    * find it, and arguments that are not data are bound as opaque markers instead of refused.
    */
-  private async requestBlocking(call: GatedCall, timeout: number, scope: HttpApprovalScope | undefined, unshared: boolean): Promise<{ pending: Approval; digest: string }> {
+  private async requestBlocking(call: GatedCall, timeout: number, scope: ApprovalScope | undefined, unshared: boolean): Promise<{ pending: Approval; digest: string }> {
     const digest = this.bind(call, scope, unshared);
     const input = await this.buildRequest(call, timeout);
     const ownKey: unknown = input.dedupKey;
@@ -157,8 +242,8 @@ export class ApprovalGate implements ApprovalGateRunner {
    * retry finds the same approval), answer pending, or run it if it is already approved and unused.
    * With it: check that approval approves this very request, then answer pending, refuse, or run once.
    */
-  protected async runAsync(call: GatedCall, scope: HttpApprovalScope | undefined): Promise<unknown> {
-    if (!scope?.request) throw new AsyncApprovalContextError(call.className, call.methodName);
+  protected async runAsync(call: GatedCall, scope: ApprovalScope | undefined): Promise<unknown> {
+    if (!scope?.request || !scope.repeatable) throw new AsyncApprovalContextError(call.className, call.methodName);
     const presented = readApprovalIdHeader(scope.request.headers);
     const digest = this.bind(call, scope, false);
     const { signal } = scope;
@@ -219,7 +304,7 @@ export class ApprovalGate implements ApprovalGateRunner {
    * with no id) is bound as an opaque marker instead of refused; its data is still checked again
    * before the call runs.
    */
-  private bind(call: GatedCall, scope: HttpApprovalScope | undefined, unshared: boolean): string {
+  private bind(call: GatedCall, scope: ApprovalScope | undefined, unshared: boolean): string {
     const { action } = call.metadata;
     const request = scope?.request;
     let requester: string | undefined;
@@ -297,7 +382,7 @@ export class ApprovalGate implements ApprovalGateRunner {
    */
   private async useOnce(
     call: GatedCall,
-    scope: HttpApprovalScope | undefined,
+    scope: ApprovalScope | undefined,
     approval: Approval,
     digest: string | undefined,
     unshared: boolean,
@@ -364,7 +449,7 @@ function expectation(input: TriggerApprovalInput, digest: string): ExpectedAppro
  * changed in place, and an HTTP request's user can be replaced. Primitive arguments outside a request:
  * it cannot, and the check before the run (a canonical encoding and an HMAC) is skipped.
  */
-function mayChange(call: GatedCall, scope: HttpApprovalScope | undefined): boolean {
+function mayChange(call: GatedCall, scope: ApprovalScope | undefined): boolean {
   if (scope?.request !== undefined) return true;
   return call.args.some((arg) => (typeof arg === 'object' && arg !== null) || typeof arg === 'function');
 }

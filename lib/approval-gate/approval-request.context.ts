@@ -2,96 +2,25 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Injectable } from '@nestjs/common';
 import { ApprovalAborted } from '../errors.js';
 import { ApprovalBindingError } from './approval-gate.errors.js';
+import type { ApprovalScope } from './approval-scope.js';
 import type { GatedCall } from './gated-method.js';
 
-/** The parts of a Node ServerResponse we watch (Express `res`, Fastify `reply.raw`). */
-interface WatchedResponse {
-  writableEnded: boolean;
-  destroyed?: boolean;
-  once(event: 'close', listener: () => void): unknown;
-}
-
-/** The request as the gate reads it: Express and Fastify requests both fit. */
-export interface ApprovalHttpRequest {
-  headers: Record<string, string | string[] | undefined>;
-  /** Set by authentication (Passport and most guards): the requester an async approval is bound to. */
-  user?: unknown;
-}
-
 /**
- * The HTTP request a gated call runs for: its signal aborts when the client disconnects, and async
- * mode reads the request (approval id header, user) from it.
- */
-export class HttpApprovalScope {
-  #controller?: AbortController;
-  /** Set once the route's own gate took this scope (see ApprovalRequestContext.scopeFor). */
-  #taken = false;
-  /** Set when the route's handler finished: whatever runs in this context afterwards is not this request's. */
-  #settled = false;
-
-  constructor(
-    private readonly response: WatchedResponse,
-    /** The framework's request object (Express `req`, Fastify `request`); undefined when unknown. */
-    readonly request?: ApprovalHttpRequest,
-    /** The route handler (its undecorated method) this scope was entered for. */
-    readonly handler?: unknown,
-  ) {}
-
-  /** The response was sent or its connection is gone: code still running in this context outlived the request. */
-  get ended(): boolean {
-    return this.response.writableEnded || this.clientGone;
-  }
-
-  /** The connection closed before a response was sent. */
-  get clientGone(): boolean {
-    return this.response.destroyed === true && !this.response.writableEnded;
-  }
-
-  /** The handler finished (set by the interceptor before any outer interceptor sees it). */
-  settle(): void {
-    this.#settled = true;
-  }
-
-  get settled(): boolean {
-    return this.#settled;
-  }
-
-  /** Takes the scope for the route's own gate; false when it was taken before. */
-  take(): boolean {
-    if (this.#taken) return false;
-    this.#taken = true;
-    return true;
-  }
-
-  /** Created on first use, so requests that never reach a gate pay nothing. */
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      const controller = (this.#controller = new AbortController());
-      const onClose = () => {
-        if (!this.response.writableEnded) controller.abort(new Error('HTTP client disconnected'));
-      };
-      if (this.response.destroyed) onClose();
-      else this.response.once('close', onClose);
-    }
-    return this.#controller.signal;
-  }
-}
-
-/**
- * Carries the current HTTP request from the interceptor to the gate. Pipes run after interceptors,
- * so the gate runs inside the handler call (with validated arguments) and finds its request here.
- * One store per module instance: apps in one process never see each other's requests.
+ * Carries the current handler call (HTTP request, GraphQL field, message, socket event) from the
+ * interceptor to the gate. Pipes run after interceptors, so the gate runs inside the handler call
+ * (with validated arguments) and finds its scope here. One store per module instance: apps in one
+ * process never see each other's calls.
  */
 @Injectable()
 export class ApprovalRequestContext {
-  private readonly storage = new AsyncLocalStorage<HttpApprovalScope>();
+  private readonly storage = new AsyncLocalStorage<ApprovalScope>();
 
-  run<T>(scope: HttpApprovalScope, fn: () => T): T {
+  run<T>(scope: ApprovalScope, fn: () => T): T {
     return this.storage.run(scope, fn);
   }
 
   /** The scope of the async context we are in; undefined outside a request. */
-  current(): HttpApprovalScope | undefined {
+  current(): ApprovalScope | undefined {
     return this.storage.getStore();
   }
 
@@ -107,8 +36,10 @@ export class ApprovalRequestContext {
    *   run, and a route never uses the scope of another route's request.
    * Work carried into a request whose handler is still running (that handler draining another request's
    * queue) cannot be told apart by async context: it is bound to that request (documented).
+   * "Route" is any handler Nest calls from a transport: an HTTP route, a resolver, a message or event
+   * pattern, a socket message handler (GatedCall.route).
    */
-  scopeFor(call: GatedCall): HttpApprovalScope | undefined {
+  scopeFor(call: GatedCall): ApprovalScope | undefined {
     const scope = this.storage.getStore();
     if (!scope) return undefined;
     const ownRoute = scope.handler === call.method;
@@ -116,7 +47,7 @@ export class ApprovalRequestContext {
       // Work a finished request left behind (a timer, a queue it kicked) is not that request's: it runs as outside any.
       return scope.ended || scope.settled ? undefined : scope;
     }
-    if (ownRoute && scope.clientGone) throw new ApprovalAborted(undefined, new Error('HTTP client disconnected'));
+    if (ownRoute && scope.clientGone) throw new ApprovalAborted(undefined, scope.disconnected());
     if (!ownRoute || scope.ended || scope.settled || !scope.take()) {
       throw new ApprovalBindingError(
         call.className,
@@ -126,14 +57,5 @@ export class ApprovalRequestContext {
       );
     }
     return scope;
-  }
-
-  /** A scope for this request and route handler, or undefined when the response is not a Node response. */
-  static scopeFor(response: unknown, request: unknown, handler: unknown): HttpApprovalScope | undefined {
-    const raw = (response as { raw?: unknown } | undefined)?.raw ?? response;
-    if (!raw || typeof (raw as WatchedResponse).once !== 'function') return undefined;
-    const headers = (request as { headers?: unknown } | undefined)?.headers;
-    const http = typeof headers === 'object' && headers !== null ? (request as ApprovalHttpRequest) : undefined;
-    return new HttpApprovalScope(raw as WatchedResponse, http, handler);
   }
 }

@@ -21,7 +21,10 @@ export interface GatedCall {
   method: (...args: unknown[]) => unknown;
   args: unknown[];
   metadata: RequireApprovalMetadata;
-  /** True when the method is a Nest route handler (a route's own gate: see ApprovalRequestContext.scopeFor). */
+  /**
+   * True when Nest calls the method from a transport: an HTTP route, a GraphQL resolver, a message or
+   * event pattern, a socket message handler (a handler's own gate: see ApprovalRequestContext.scopeFor).
+   */
   route?: boolean;
 }
 
@@ -62,9 +65,15 @@ export function originalMethodOf(fn: unknown): unknown {
   return typeof fn === 'function' && ORIGINAL_METHOD in fn ? (fn as unknown as Record<symbol, unknown>)[ORIGINAL_METHOD] : fn;
 }
 
-/** Whether @Get(), @Post()... marked it (Nest's PATH_METADATA key, which the root package does not export). */
+/**
+ * The metadata keys Nest's handler decorators set: @Get()/@Post()... (PATH_METADATA), @Query()/@Mutation()
+ * /@ResolveField() (graphql), @MessagePattern()/@EventPattern() (microservices), @SubscribeMessage()
+ * (websockets). Spelled out: those packages are optional, and their roots do not export all of them.
+ */
+const HANDLER_METADATA_KEYS = ['path', 'graphql:resolver_type', 'graphql:resolve_property', 'microservices:pattern', 'websockets:message_mapping'];
+
 function isRouteHandler(fn: object): boolean {
-  return Reflect.hasMetadata('path', fn);
+  return HANDLER_METADATA_KEYS.some((key) => Reflect.hasMetadata(key, fn));
 }
 
 export function isGatedMethod(fn: unknown): boolean {

@@ -1,5 +1,6 @@
-import { UseInterceptors } from '@nestjs/common';
+import { UseFilters, UseInterceptors } from '@nestjs/common';
 import { SesameConfigError } from '../errors.js';
+import { ApprovalExceptionFilter } from './approval-exception.filter.js';
 import { ApprovalGateInterceptor } from './approval-gate.interceptor.js';
 import { createGatedMethod, isGatedMethod, isSkippedMethod, LIFECYCLE_HOOKS, methodLabel } from './gated-method.js';
 import { REQUIRE_APPROVAL_METADATA, SKIP_APPROVAL_METADATA, type RequireApprovalMetadata, type RequireApprovalOptions } from './require-approval.options.js';
@@ -13,9 +14,10 @@ import { REQUIRE_APPROVAL_METADATA, SKIP_APPROVAL_METADATA, type RequireApproval
  * (or any override of a gated method) fails the boot with a SesameConfigError naming it.
  * The gated method always returns a Promise.
  *
- * `mode: 'async'` (HTTP only) does not hold the request: it answers `202` with the approval id, and
- * the client repeats the request with the `Sesame-Approval-Id` header; the approval then runs this
- * exact request (same action, arguments and user) once. See docs/deploying.md.
+ * `mode: 'async'` (HTTP and GraphQL) does not hold the request: it answers `202` (GraphQL: an
+ * `APPROVAL_PENDING` error) with the approval id, and the client repeats the request with the
+ * `Sesame-Approval-Id` header; the approval then runs this exact request (same action, arguments and
+ * user) once. See docs/deploying.md. `when` decides per call whether a human is asked at all.
  */
 export function RequireApproval(action: string, options: RequireApprovalOptions = {}): MethodDecorator & ClassDecorator {
   if (typeof action !== 'string' || action.trim() === '') {
@@ -23,6 +25,9 @@ export function RequireApproval(action: string, options: RequireApprovalOptions 
   }
   if (options.mode !== undefined && options.mode !== 'blocking' && options.mode !== 'async') {
     throw new SesameConfigError(`@RequireApproval('${action}'): mode must be 'blocking' or 'async'`);
+  }
+  if (options.when !== undefined && typeof options.when !== 'function') {
+    throw new SesameConfigError(`@RequireApproval('${action}'): when must be a function of the method's arguments returning true (ask a human) or false (run at once)`);
   }
   if (options.mode === 'async' && options.dedupKey !== undefined) {
     throw new SesameConfigError(`@RequireApproval('${action}'): dedupKey cannot be set with mode 'async', which derives it from the action, the arguments and the user`);
@@ -64,13 +69,16 @@ export function SkipApproval(): MethodDecorator {
 type AnyMethod = (...args: unknown[]) => unknown;
 
 /**
- * The gated replacement of a method, with its metadata, and ApprovalGateInterceptor as its own
- * interceptor: used as a route, only this route runs it (ungated routes pay nothing for the gate).
+ * The gated replacement of a method, with its metadata, and ApprovalGateInterceptor and
+ * ApprovalExceptionFilter as its own: used as a handler (a route, resolver, message or socket handler),
+ * only this handler runs them (ungated ones pay nothing for the gate), and its outcomes are answered on
+ * its transport even where the app-wide filter does not reach (a hybrid app's microservice).
  */
 function gated(method: AnyMethod, key: string | symbol, metadata: RequireApprovalMetadata): AnyMethod {
   const replacement = createGatedMethod(method, methodLabel(key), metadata);
   Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, replacement);
   UseInterceptors(ApprovalGateInterceptor)(replacement, key, { value: replacement });
+  UseFilters(ApprovalExceptionFilter)(replacement, key, { value: replacement });
   return replacement;
 }
 

@@ -3,14 +3,22 @@ export type Resolvable<T> = T | ((...args: any[]) => T | Promise<T>); // eslint-
 
 /**
  * `blocking` (default): the call waits for the decision (up to `timeout`), then runs or fails.
- * `async` (HTTP routes): the first request is answered `202` with the approval id at once; the client
- * repeats it with the `Sesame-Approval-Id` header until approved, and the handler runs then, once.
+ * `async` (HTTP routes, GraphQL resolvers): the first request is answered `202` (GraphQL: an
+ * `APPROVAL_PENDING` error) with the approval id at once; the client repeats it with the
+ * `Sesame-Approval-Id` header until approved, and the handler runs then, once.
  */
 export type ApprovalMode = 'blocking' | 'async';
 
 export interface RequireApprovalOptions {
   /** Default `blocking`. See ApprovalMode. */
   mode?: ApprovalMode;
+  /**
+   * Whether this call needs a human: called with the method's arguments (validated, for handlers) and the
+   * instance as `this`, sync or async. `true`: ask; `false`: run at once, with no approval (logged at debug
+   * level). If it throws or answers anything else, nothing runs (500 `approval_gate_error`). The module's
+   * ApprovalPolicy, if any, decides first: only its `'ask'` reaches `when`.
+   */
+  when?: (...args: any[]) => boolean | Promise<boolean>; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** What the human reads. Default: built from the action, class and method names. */
   summary?: Resolvable<string>;
   reason?: Resolvable<string | undefined>;

@@ -1,5 +1,6 @@
 import type { ConfigurableModuleAsyncOptions, Type } from '@nestjs/common';
 import type { ApprovalGate } from '../approval-gate/approval-gate.js';
+import type { ApprovalPolicy } from '../approval-gate/approval-policy.js';
 import type { ApprovalStoreOption } from '../approval-store/approval-store.factory.js';
 import type { SesameClientOptions } from '../client/sesame-client.options.js';
 
@@ -55,12 +56,19 @@ export interface SesameModuleExtras {
    */
   approvalGate?: Type<ApprovalGate>;
   /**
-   * Which requests a gate can see. `'gated-routes'` (default): routes with @RequireApproval, which pay
-   * for it alone. `'all-routes'`: every HTTP request runs in a scope (a measured cost on every route,
+   * Which calls a gate can see. `'gated-routes'` (default): handlers with @RequireApproval, which pay
+   * for it alone. `'all-routes'`: every HTTP request (and resolver, message, socket handler) runs in a scope (a measured cost on every route,
    * see BENCHMARKS.md), so a gated service method called from an ungated route also stops waiting when
    * the client disconnects and can use `mode: 'async'`.
    */
   requestContext?: 'gated-routes' | 'all-routes';
+  /**
+   * Decides before any human is asked whether a gated call needs one: an injectable class implementing
+   * ApprovalPolicy, whose `evaluate(call)` answers `'ask'`, `'allow'` (runs at once) or `{ deny: reason }`
+   * (403 `approval_policy_denied`). If the class is a provider anywhere in the app, that instance is used;
+   * else the module creates it, with dependencies from `forRootAsync`'s `imports` or global providers.
+   */
+  policy?: Type<ApprovalPolicy>;
 }
 
 /** What `SesameModule.forRootAsync()` takes: `useFactory` (with `imports` and `inject`), `useClass` or `useExisting`, plus the extras. */

@@ -6,7 +6,7 @@ export const { ConfigurableModuleClass: SesameConfigurableModule, MODULE_OPTIONS
 })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createSesameOptions')
-  .setExtras<SesameModuleExtras>({ isGlobal: false, webhookPath: undefined, approvalGate: undefined, requestContext: undefined }, (definition, extras) => ({
+  .setExtras<SesameModuleExtras>({ isGlobal: false, webhookPath: undefined, approvalGate: undefined, requestContext: undefined, policy: undefined }, (definition, extras) => ({
     ...definition,
     global: extras.isGlobal,
   }))

@@ -7,6 +7,7 @@ import { ApprovalGate } from '../approval-gate/approval-gate.js';
 import { ApprovalExceptionFilter } from '../approval-gate/approval-exception.filter.js';
 import { ApprovalGateExplorer } from '../approval-gate/approval-gate.explorer.js';
 import { ApprovalGateInterceptor } from '../approval-gate/approval-gate.interceptor.js';
+import { APPROVAL_POLICY_CLASS, ApprovalPolicyHost } from '../approval-gate/approval-policy.host.js';
 import { ApprovalRequestContext } from '../approval-gate/approval-request.context.js';
 import { ApprovalDecisionDispatcher } from '../nest-webhooks/approval-decision.dispatcher.js';
 import { DecisionHandlerExplorer } from '../nest-webhooks/decision-handler.explorer.js';
@@ -33,6 +34,7 @@ const providers: Provider[] = [
   { provide: ApprovalStore, useFactory: (host: ApprovalStoreHost) => host.store, inject: [ApprovalStoreHost] },
   ApprovalsService,
   ApprovalRequestContext,
+  ApprovalPolicyHost,
   ApprovalGate,
   ApprovalGateExplorer,
   // Only runs when something threw: ungated routes pay nothing on success. Gated routes carry their own interceptor.
@@ -76,7 +78,7 @@ export class SesameModule extends SesameConfigurableModule implements BeforeAppl
   }
 }
 
-function withExtras(module: DynamicModule, { webhookPath, approvalGate, requestContext }: SesameModuleExtras): DynamicModule {
+function withExtras(module: DynamicModule, { webhookPath, approvalGate, requestContext, policy }: SesameModuleExtras): DynamicModule {
   let result = module;
   if (requestContext !== undefined && requestContext !== 'gated-routes' && requestContext !== 'all-routes') {
     throw new SesameConfigError("SesameModule: requestContext must be 'gated-routes' (the default) or 'all-routes'");
@@ -87,6 +89,12 @@ function withExtras(module: DynamicModule, { webhookPath, approvalGate, requestC
   }
   if (webhookPath !== undefined) {
     result = { ...result, controllers: [...(result.controllers ?? []), createSesameWebhookController(webhookPath)] };
+  }
+  if (policy !== undefined) {
+    if (typeof policy !== 'function' || typeof (policy.prototype as { evaluate?: unknown } | undefined)?.evaluate !== 'function') {
+      throw new SesameConfigError('SesameModule: policy must be an injectable class implementing ApprovalPolicy (an evaluate(call) method)');
+    }
+    result = { ...result, providers: [...(result.providers ?? []), { provide: APPROVAL_POLICY_CLASS, useValue: policy }] };
   }
   if (approvalGate !== undefined) {
     if (typeof approvalGate !== 'function' || !(approvalGate.prototype instanceof ApprovalGate)) {
