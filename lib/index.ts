@@ -18,6 +18,7 @@ export type { GatedCall } from './approval-gate/gated-method.js';
 export type { ApprovalHttpRequest, ApprovalTransport } from './approval-gate/approval-scope.js';
 export type { ApprovalPolicy, ApprovalPolicyCall, ApprovalPolicyDecision } from './approval-gate/approval-policy.js';
 export { ApprovalPolicyHost } from './approval-gate/approval-policy.host.js';
+export { ApprovalExceptionFilter } from './approval-gate/approval-exception.filter.js';
 export { ApprovalGraphQLError } from './approval-gate/transports/graphql.transport.js';
 export type { ApprovalRpcError } from './approval-gate/transports/rpc.transport.js';
 export type { ApprovalWsError } from './approval-gate/transports/ws.transport.js';

@@ -13,6 +13,8 @@ import { approvalWsAnswer } from './transports/ws.transport.js';
  *   handlers an `exception` event, where Nest's own filters would answer "Internal server error";
  * - app-wide (SesameModule registers it): outcomes that reach Nest from an ungated handler (a gated
  *   service method it called) get the same answers, over HTTP the same statuses and bodies as a gated route.
+ *   Nest applies no global filter to WebSocket gateways: a gateway whose ungated handlers call gated
+ *   providers needs `@UseFilters(ApprovalExceptionFilter)` (else its clients get "Internal server error").
  * A filter runs only when something threw, so it costs successful calls nothing. Gated routes map
  * their outcomes in ApprovalGateInterceptor first, so app filters see an HttpException there.
  */

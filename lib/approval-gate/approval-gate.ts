@@ -128,15 +128,18 @@ export class ApprovalGate implements ApprovalGateRunner {
     const policy = this.policies.policy;
     if (policy) {
       let decision: ApprovalPolicyDecision;
+      let reason: unknown;
       try {
         decision = await policy.evaluate(this.policyCall(call, scope));
+        // Read once, inside the try: a getter may throw, or answer otherwise on a second read.
+        reason = typeof decision === 'object' && decision !== null ? (decision as { deny?: unknown }).deny : undefined;
       } catch (error) {
         throw new ApprovalConditionError(call.className, call.methodName, 'the approval policy threw', error);
       }
       if (decision === 'allow') return 'the policy';
-      if (typeof decision === 'object' && decision !== null && typeof decision.deny === 'string' && decision.deny !== '') {
-        this.logger.warn(`Approval refused by the policy: action=${action} for ${call.className}.${call.methodName}: ${decision.deny}`);
-        throw new ApprovalPolicyDenied(action, decision.deny);
+      if (typeof reason === 'string' && reason !== '') {
+        this.logger.warn(`Approval refused by the policy: action=${action} for ${call.className}.${call.methodName}: ${reason}`);
+        throw new ApprovalPolicyDenied(action, reason);
       }
       if (decision !== 'ask') {
         throw new ApprovalConditionError(call.className, call.methodName, "the approval policy answered neither 'ask', 'allow' nor { deny: reason }");
@@ -167,7 +170,8 @@ export class ApprovalGate implements ApprovalGateRunner {
       action: call.metadata.action,
       className: call.className,
       methodName: call.methodName,
-      args: call.args,
+      // A frozen copy: what the policy judged is what runs, even where nothing is checked again before the run.
+      args: Object.freeze([...call.args]),
       ...(requester !== undefined && { requester }),
       ...(request !== undefined && scope?.transport !== 'ws' && { request }),
       ...(scope !== undefined && { transport: scope.transport }),

@@ -16,14 +16,14 @@ export interface ApprovalHttpRequest {
 export interface ApprovalConnection {
   readonly ended: boolean;
   readonly gone: boolean;
-  /** Calls `listener` once when the client goes away without an answer. */
-  onGone(listener: () => void): void;
+  /** Calls `listener` once when the client goes away without an answer; the function returned takes it off. */
+  onGone(listener: () => void): () => void;
 }
 
 const CLIENT_NAMES: Record<ApprovalTransport, string> = { http: 'HTTP', graphql: 'HTTP', rpc: 'Microservice', ws: 'WebSocket' };
 
 /** A connection that never goes away (a transport with no client to watch, e.g. Redis pub/sub). */
-export const UNWATCHED_CONNECTION: ApprovalConnection = { ended: false, gone: false, onGone: () => undefined };
+export const UNWATCHED_CONNECTION: ApprovalConnection = { ended: false, gone: false, onGone: () => () => undefined };
 
 /**
  * One handler call a gated method runs for (an HTTP request, a GraphQL field, a message, a socket
@@ -32,6 +32,8 @@ export const UNWATCHED_CONNECTION: ApprovalConnection = { ended: false, gone: fa
  */
 export class ApprovalScope {
   #controller?: AbortController;
+  /** Takes the disconnect listener off the connection (see settle()). */
+  #release?: () => void;
   /** Set once the handler's own gate took this scope (see ApprovalRequestContext.scopeFor). */
   #taken = false;
   /** Set when the handler finished: whatever runs in this context afterwards is not this call's. */
@@ -63,9 +65,19 @@ export class ApprovalScope {
     return this.connection.gone;
   }
 
-  /** The handler finished (set by the interceptor before any outer interceptor sees it). */
+  /**
+   * The handler finished (set by the interceptor before any outer interceptor sees it). A socket outlives
+   * its messages: the disconnect listener this call's wait put on it comes off now, or one listener per
+   * gated message (holding its scope, data and user) would stay until the socket closes. If the client is
+   * gone already (its close ended the handler before the close event reached us), the wait is aborted now.
+   */
   settle(): void {
     this.#settled = true;
+    const release = this.#release;
+    if (release === undefined) return;
+    this.#release = undefined;
+    release();
+    if (this.connection.gone) this.#controller?.abort(this.disconnected());
   }
 
   get settled(): boolean {
@@ -90,7 +102,9 @@ export class ApprovalScope {
       const controller = (this.#controller = new AbortController());
       const abort = () => controller.abort(this.disconnected());
       if (this.connection.gone) abort();
-      else this.connection.onGone(abort);
+      // Once settled, only a call the handler left running (not awaited) asks: it keeps its listener until the client goes.
+      else if (this.#settled) this.connection.onGone(abort);
+      else this.#release = this.connection.onGone(abort);
     }
     return this.#controller.signal;
   }

@@ -728,10 +728,9 @@ describe.each(ADAPTERS)('the module policy, other ways in (%s)', (adapter) => {
     expect(broker.list()).toEqual([]);
   });
 
-  // OPEN (lib/approval-gate/approval-gate.ts policyCall): the policy gets the live `call.args` array, and a call with only
-  // primitive arguments outside any request is not checked again before it runs, so the swapped amount runs. `it.failing`
-  // passes while that holds; once policyCall hands the policy a frozen copy it fails: make it `it`.
-  it.failing('a policy swapping a primitive argument of a provider method outside any request: nothing runs', async () => {
+  // Found by this suite: the policy got the live `call.args` array, and a call with only primitive arguments outside any
+  // request is not checked again before it runs, so the swapped amount ran. policyCall now hands the policy a frozen copy.
+  it('a policy swapping a primitive argument of a provider method outside any request: nothing runs', async () => {
     const h = await boot(adapter, { policy: UnreliablePolicy, requestContext: 'gated-routes' });
     ({ broker, started } = h);
     const res = await h.post('/service/primitive', { amount: 10, orderId: 'replaces' });
@@ -750,9 +749,9 @@ describe.each(ADAPTERS)('the module policy, other ways in (%s)', (adapter) => {
     expect(broker.list()).toEqual([]);
   });
 
-  // OPEN (needsHuman reads `decision.deny` outside its try): the error escapes as a plain Error, answered by Nest as
-  // { statusCode: 500, message: 'Internal server error' } and not logged by the gate. `it.failing` until fixed.
-  it.failing("a policy whose answer throws when read: the gate's own 500 approval_gate_error, logged", async () => {
+  // Found by this suite: needsHuman read `decision.deny` outside its try, so the error escaped as a plain Error, answered by
+  // Nest as { statusCode: 500, message: 'Internal server error' } and not logged by the gate. Read once, inside the try, now.
+  it("a policy whose answer throws when read: the gate's own 500 approval_gate_error, logged", async () => {
     const h = await boot(adapter, { policy: UnreliablePolicy });
     ({ broker, started } = h);
     const res = await h.post('/route/plain/blocking', { amount: 10, orderId: 'deny-getter-throws' });

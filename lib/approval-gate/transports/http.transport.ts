@@ -11,6 +11,7 @@ interface WatchedResponse {
   writableEnded: boolean;
   destroyed?: boolean;
   once(event: 'close', listener: () => void): unknown;
+  removeListener(event: 'close', listener: () => void): unknown;
 }
 
 /** A route's scope: the request, and its response's connection. Undefined when the response is not a Node response. */
@@ -24,7 +25,7 @@ export function httpScope(context: ExecutionContext, handler: unknown): Approval
 /** The connection of a Node response (or a framework reply wrapping one in `.raw`): gone when it closed unanswered. */
 export function responseConnection(response: unknown): ApprovalConnection | undefined {
   const raw = ((response as { raw?: unknown } | undefined)?.raw ?? response) as WatchedResponse | undefined;
-  if (!raw || typeof raw.once !== 'function') return undefined;
+  if (!raw || typeof raw.once !== 'function' || typeof raw.removeListener !== 'function') return undefined;
   return {
     get ended() {
       return raw.writableEnded || (raw.destroyed === true && !raw.writableEnded);
@@ -33,9 +34,11 @@ export function responseConnection(response: unknown): ApprovalConnection | unde
       return raw.destroyed === true && !raw.writableEnded;
     },
     onGone(listener) {
-      raw.once('close', () => {
+      const onClose = () => {
         if (!raw.writableEnded) listener();
-      });
+      };
+      raw.once('close', onClose);
+      return () => raw.removeListener('close', onClose);
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { ArgumentsHost, ExecutionContext, LoggerService } from '@nestjs/common';
 import type { ApprovalError } from '../../errors.js';
 import { approvalOutcome } from '../approval-outcome.js';
-import { ApprovalScope, type ApprovalConnection, type ApprovalHttpRequest } from '../approval-scope.js';
+import { ApprovalScope, type ApprovalConnection } from '../approval-scope.js';
 
 /** What both clients have: a `ws` WebSocket (readyState, send, close event) or a socket.io Socket (connected, emit, disconnect event). */
 interface WsClient {
@@ -27,73 +27,27 @@ const WS_OPEN = 1;
 export function wsScope(context: ExecutionContext, handler: unknown): ApprovalScope | undefined {
   const ws = context.switchToWs();
   const client = ws.getClient<WsClient | undefined>();
-  if (!client || typeof client.once !== 'function') return undefined;
+  if (!client || typeof client.once !== 'function' || typeof client.removeListener !== 'function') return undefined;
   const user = client.data?.user ?? client.user;
-  return new WsApprovalScope(new SocketWatch(client), ws.getData(), handler, { headers: {}, user });
-}
-
-/**
- * A socket outlives its messages: the disconnect listener a message's wait put on it is taken off when
- * that handler ends (its scope settles), or one listener per gated message (holding its scope, data and
- * user) would stay on the socket until it closes.
- */
-class WsApprovalScope extends ApprovalScope {
-  constructor(
-    private readonly watch: SocketWatch,
-    key: unknown,
-    handler: unknown,
-    request: ApprovalHttpRequest,
-  ) {
-    super('ws', watch, key, handler, request);
-  }
-
-  override settle(): void {
-    super.settle();
-    this.watch.release();
-  }
+  return new ApprovalScope('ws', socketConnection(client), ws.getData(), handler, { headers: {}, user });
 }
 
 /** The socket as one message's scope watches it: `close` on a native `ws` socket, `disconnect` on socket.io. */
-class SocketWatch implements ApprovalConnection {
-  readonly #client: WsClient;
-  readonly #event: 'close' | 'disconnect';
-  #listener: (() => void) | undefined;
-  #released = false;
-
-  constructor(client: WsClient) {
-    this.#client = client;
-    this.#event = typeof client.readyState === 'number' ? 'close' : 'disconnect';
-  }
-
-  get ended(): boolean {
-    return this.gone;
-  }
-
-  get gone(): boolean {
-    const client = this.#client;
-    return typeof client.readyState === 'number' ? client.readyState !== WS_OPEN : client.connected === false;
-  }
-
-  onGone(listener: () => void): void {
-    const once = () => {
-      if (this.#listener === once) this.#listener = undefined;
-      listener();
-    };
-    // After the handler ended, only a call it left running (not awaited) still waits: it keeps its listener
-    // until the socket closes, so a disconnect still stops it.
-    if (!this.#released) this.#listener = once;
-    this.#client.once!(this.#event, once);
-  }
-
-  /** Takes the listener off; if the socket is gone already (the handler was unsubscribed by its close), it fires now. */
-  release(): void {
-    this.#released = true;
-    const listener = this.#listener;
-    if (listener === undefined) return;
-    this.#listener = undefined;
-    this.#client.removeListener?.(this.#event, listener);
-    if (this.gone) listener();
-  }
+function socketConnection(client: WsClient): ApprovalConnection {
+  const event = typeof client.readyState === 'number' ? 'close' : 'disconnect';
+  const gone = () => (typeof client.readyState === 'number' ? client.readyState !== WS_OPEN : client.connected === false);
+  return {
+    get ended() {
+      return gone();
+    },
+    get gone() {
+      return gone();
+    },
+    onGone(listener) {
+      client.once!(event, listener);
+      return () => client.removeListener?.(event, listener);
+    },
+  };
 }
 
 /** What the socket's `exception` event carries. */
