@@ -57,12 +57,17 @@ export class ApprovalGraphQLError extends Error {
   ) {
     super(message);
     this.name = 'ApprovalGraphQLError';
+    // Apollo sends `extensions.stacktrace` outside production: an answer, not a crash, has no frames to show.
+    this.stack = `${this.name}: ${message}`;
   }
 }
 
 export function approvalGraphQLError(error: ApprovalError, logger: LoggerService): ApprovalGraphQLError {
   const { code, message, approvalId, approvalStatus, reason, retryAfterMs } = approvalOutcome(error, logger);
-  return new ApprovalGraphQLError(message, {
+  // GraphQL answers carry no Retry-After header: the wait is in the extensions.
+  const text =
+    code === 'approval_pending' ? 'Waiting for a human to approve. Repeat this operation with the Sesame-Approval-Id header after extensions.retryAfter seconds.' : message;
+  return new ApprovalGraphQLError(text, {
     code: GRAPHQL_CODES[code] ?? 'APPROVAL_GATE_ERROR',
     // The REST code, finer than the GraphQL one (approval_expired beside approval_denied).
     sesameCode: code,

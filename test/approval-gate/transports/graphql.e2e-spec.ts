@@ -367,7 +367,7 @@ describe.each(DRIVERS)('@RequireApproval on GraphQL resolvers ($name)', ({ host:
         data: null,
         errors: [
           {
-            message: 'Waiting for a human to approve. Repeat this request with the Sesame-Approval-Id header after Retry-After seconds.',
+            message: 'Waiting for a human to approve. Repeat this operation with the Sesame-Approval-Id header after extensions.retryAfter seconds.',
             locations: [{ line: 1, column: 12 }],
             path: ['asyncRefund'],
             extensions: { code: 'APPROVAL_PENDING', sesameCode: 'approval_pending', approvalId: approval.id, status: 'pending', retryAfter: 3 },
