@@ -1,11 +1,16 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { GraphQLModule } from '@nestjs/graphql';
 import { SesameModule } from 'nestjs-sesame';
 import type { LocalBroker } from 'nestjs-sesame/testing';
 import { CustomersModule } from './customers/customers.module.js';
 import { embeddedBrokerConfig } from './embedded-broker.js';
+import { GRAPHQL_PATH } from './graphql-path.js';
 import { IndexController } from './index.controller.js';
 import { PayoutsModule } from './payouts/payouts.module.js';
+import { RefundApprovalPolicy } from './refunds/refund-approval.policy.js';
+import type { RefundLimits } from './refunds/refund-limits.js';
 import { RefundsModule } from './refunds/refunds.module.js';
 import { sesameOptionsFrom } from './sesame-options.factory.js';
 import { SESAME_WEBHOOK_PATH } from './webhook-path.js';
@@ -13,7 +18,7 @@ import { SESAME_WEBHOOK_PATH } from './webhook-path.js';
 @Module({})
 export class AppModule {
   /** `embeddedBroker`: the broker started in-process when the environment names none. */
-  static register(embeddedBroker: LocalBroker | null): DynamicModule {
+  static register(embeddedBroker: LocalBroker | null, refundLimits: RefundLimits): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -26,8 +31,21 @@ export class AppModule {
           isGlobal: true,
           // Mounts POST /sesame/webhook: verifies the signature on the raw body, then runs @OnApprovalDecision handlers.
           webhookPath: SESAME_WEBHOOK_PATH,
+          // Decides before any human is asked: small refunds run at once, huge ones are refused (RefundsModule provides it).
+          policy: RefundApprovalPolicy,
         }),
-        RefundsModule,
+        // Code first, schema kept in memory. The gate needs nothing more: it reads the request from GraphQL's context.req.
+        GraphQLModule.forRoot<ApolloDriverConfig>({
+          driver: ApolloDriver,
+          autoSchemaFile: true,
+          path: GRAPHQL_PATH,
+          // No stack traces in error answers (Apollo adds them unless NODE_ENV=production): clients get the message and extensions.
+          includeStacktraceInErrorResponses: false,
+          // Apollo drains the whole HTTP server when it stops (up to 10 s). Stopping it last lets SesameModule first end
+          // the waits for a decision (503 / APPROVAL_UNAVAILABLE), instead of requests waiting on a human holding shutdown.
+          stopOnApplicationShutdown: true,
+        }),
+        RefundsModule.register(refundLimits),
         CustomersModule,
         PayoutsModule,
       ],

@@ -15,9 +15,10 @@ async function main(): Promise<void> {
   let app: INestApplication | undefined;
   try {
     // rawBody: the webhook signature is checked on the exact bytes the broker sent.
-    // forceCloseConnections: requests still waiting for a decision must not hold up shutdown.
+    // No forceCloseConnections: SesameModule ends the waits for a decision before the server closes, and the
+    // callers must still get that answer (503, or APPROVAL_UNAVAILABLE over GraphQL) instead of a cut connection.
     // Boot quietly (warnings and errors only), so the banner below is what the terminal shows.
-    app = await NestFactory.create(AppModule.register(broker), { rawBody: true, forceCloseConnections: true, logger: ['error', 'warn'] });
+    app = await NestFactory.create(AppModule.register(broker, settings.refundLimits), { rawBody: true, logger: ['error', 'warn'] });
     app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
     await app.listen(settings.port, settings.host);
   } catch (error) {
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   const config = app.get(ConfigService);
   // Decision webhooks for payouts come back here; set PUBLIC_URL when the broker reaches the app by another address.
   if (!config.get<string>('PUBLIC_URL')) config.set('PUBLIC_URL', apiUrl);
-  process.stdout.write(sampleBanner(apiUrl, broker, config.get<string>('SESAME_BROKER_URL')));
+  process.stdout.write(sampleBanner(apiUrl, broker, config.get<string>('SESAME_BROKER_URL'), settings.refundLimits));
 
   const running = app;
   const shutdown = (signal: string) => {

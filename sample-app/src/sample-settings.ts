@@ -1,3 +1,5 @@
+import { RefundLimits } from './refunds/refund-limits.js';
+
 /** What the sample reads from its environment before Nest starts. */
 export interface SampleSettings {
   /** PORT, default 3000; 0 picks a free port. */
@@ -8,6 +10,8 @@ export interface SampleSettings {
   brokerPort: number;
   /** True when SESAME_API_KEY or SESAME_BROKER_URL names a broker: then no embedded broker is started. */
   externalBroker: boolean;
+  /** SAMPLE_AUTO_APPROVE_BELOW (default 5000) and SAMPLE_REFUND_LIMIT (default 100000), in minor units. */
+  refundLimits: RefundLimits;
 }
 
 export function readSampleSettings(env: Record<string, string | undefined>): SampleSettings {
@@ -16,6 +20,7 @@ export function readSampleSettings(env: Record<string, string | undefined>): Sam
     host: env.HOST || '127.0.0.1',
     brokerPort: portFrom(env, 'BROKER_PORT', 8787),
     externalBroker: Boolean(env.SESAME_API_KEY || env.SESAME_BROKER_URL),
+    refundLimits: new RefundLimits(minorUnitsFrom(env, 'SAMPLE_AUTO_APPROVE_BELOW', 5_000), minorUnitsFrom(env, 'SAMPLE_REFUND_LIMIT', 100_000)),
   };
 }
 
@@ -25,4 +30,12 @@ function portFrom(env: Record<string, string | undefined>, name: string, fallbac
   const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
   if (!(port >= 0 && port <= 65535)) throw new Error(`${name} must be a port number from 0 to 65535 (0 picks a free one)`);
   return port;
+}
+
+/** An amount in minor units: a policy limit read wrong must stop the app, not approve refunds. */
+function minorUnitsFrom(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d{1,9}$/.test(raw)) throw new Error(`${name} must be a whole number of minor units (cents), e.g. 5000 for 50.00`);
+  return Number(raw);
 }

@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { buildSampleApp, ROOT, type BuiltSampleApp } from './sample-app.builder.js';
+import { answer, send } from './sample-app.client.js';
 import { SampleAppProcess } from './sample-app.process.js';
 
 /**
@@ -15,32 +16,6 @@ const CHROMIUM = {
 };
 const SCREENSHOT = join(ROOT, 'test-output', 'dashboard.png');
 const UI_TIMEOUT = 10_000;
-
-interface Answer {
-  status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
-
-/** Sends a JSON request; the promise never rejects (a failed test must not leave an unhandled rejection behind). */
-function send(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer | { error: unknown }> {
-  return fetch(url, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  }).then(
-    async (res) => {
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined };
-    },
-    (error: unknown) => ({ error }),
-  );
-}
-
-async function answer(pending: Promise<Answer | { error: unknown }>): Promise<Answer> {
-  const result = await pending;
-  if ('error' in result) throw result.error;
-  return result;
-}
 
 let built: BuiltSampleApp | undefined;
 beforeAll(async () => {
@@ -65,7 +40,7 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
     api = (await sample.waitForOutput(/API:\s+(http:\/\/\S+)/, 30_000))[1];
     brokerUrl = (await sample.waitForOutput(/Broker:\s+(http:\/\/\S+)/, 1000))[1];
     const dashboard = (await sample.waitForOutput(/Dashboard:\s+(http:\/\/\S+)/, 1000))[1];
-    expect(sample.stdout).toContain(`curl -i -X POST ${api}/refunds -H 'content-type: application/json' -d '{"paymentId":"pay_1001"`);
+    expect(sample.stdout).toContain(`curl -i -X POST ${api}/refunds -H 'content-type: application/json' -d '{"paymentId":"pay_1002"`);
 
     browser = await chromium.launch(CHROMIUM);
     page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
@@ -82,15 +57,16 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
     await sample?.kill();
   });
 
+  // Every refund here is over the sample policy's auto-approve threshold (50.00), so a human decides it.
   it('a gated refund waits until Approve is clicked, then completes with 201', async () => {
-    const refund = send('POST', `${api}/refunds`, { paymentId: 'pay_1002', amount: 1500, currency: 'EUR', reason: 'Parcel arrived damaged' });
-    const approve = approveButton(/Refund €15\.00 on payment pay_1002 \(payments\.refund, apr_\w+\)$/);
+    const refund = send('POST', `${api}/refunds`, { paymentId: 'pay_1002', amount: 7500, currency: 'EUR', reason: 'Parcel arrived damaged' });
+    const approve = approveButton(/Refund €75\.00 on payment pay_1002 \(payments\.refund, apr_\w+\)$/);
     await approve.waitFor({ timeout: UI_TIMEOUT });
 
     const card = page.locator('li.card', { has: approve });
     await expect(card.textContent()).resolves.toEqual(expect.stringContaining('Parcel arrived damaged'));
     const context = JSON.parse((await card.locator('pre.context').textContent())!);
-    expect(context).toEqual({ paymentId: 'pay_1002', amount: 1500, currency: 'EUR' });
+    expect(context).toEqual({ paymentId: 'pay_1002', amount: 7500, currency: 'EUR' });
     // A blocking gate keeps its approval open one second past its 5-minute timeout.
     await expect(card.locator('[data-field="time-left"]').textContent()).resolves.toMatch(/^(4 min \d+|5 min [01]) s$/);
     await expect(card.textContent()).resolves.toContain('local'); // the requester label of the embedded broker's key
@@ -99,23 +75,24 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
     await approve.click();
     const done = await answer(refund);
     expect(done.status).toBe(201);
-    expect(done.body).toMatchObject({ paymentId: 'pay_1002', amount: 1500, currency: 'EUR', status: 'succeeded' });
-    await historyRow('Refund €15.00 on payment pay_1002', 'approved').waitFor({ timeout: UI_TIMEOUT });
+    expect(done.body).toMatchObject({ paymentId: 'pay_1002', amount: 7500, currency: 'EUR', status: 'succeeded' });
+    await historyRow('Refund €75.00 on payment pay_1002', 'approved').waitFor({ timeout: UI_TIMEOUT });
     await approve.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
   });
 
   it('the same refund denied on the dashboard answers 403 and does not run', async () => {
-    const refund = send('POST', `${api}/refunds`, { paymentId: 'pay_1002', amount: 2000, currency: 'EUR', reason: 'Goodwill' });
-    const deny = denyButton(/Refund €20\.00 on payment pay_1002 /);
+    const refund = send('POST', `${api}/refunds`, { paymentId: 'pay_1003', amount: 20_000, currency: 'GBP', reason: 'Goodwill' });
+    const deny = denyButton(/Refund £200\.00 on payment pay_1003 /);
     await deny.waitFor({ timeout: UI_TIMEOUT });
     await deny.click();
 
     const done = await answer(refund);
     expect(done.status).toBe(403);
     expect(done.body).toMatchObject({ statusCode: 403, code: 'approval_denied', approvalId: expect.stringMatching(/^apr_/) });
-    await historyRow('Refund €20.00 on payment pay_1002', 'denied').waitFor({ timeout: UI_TIMEOUT });
+    await historyRow('Refund £200.00 on payment pay_1003', 'denied').waitFor({ timeout: UI_TIMEOUT });
     // Only the approved refund reached the ledger.
-    expect((await answer(send('GET', `${api}/payments/pay_1002`))).body).toMatchObject({ amount: 12_000, refunded: 1500 });
+    expect((await answer(send('GET', `${api}/payments/pay_1002`))).body).toMatchObject({ amount: 12_000, refunded: 7500 });
+    expect((await answer(send('GET', `${api}/payments/pay_1003`))).body).toMatchObject({ amount: 250_000, refunded: 0 });
   });
 
   it('a gated service method (bulk delete) is approved from the keyboard alone', async () => {
@@ -150,15 +127,15 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
   });
 
   it('updates live when an approval is decided elsewhere (the broker API)', async () => {
-    const refund = send('POST', `${api}/refunds`, { paymentId: 'pay_1003', amount: 100, currency: 'GBP', reason: 'Decided by curl' });
-    const approve = approveButton(/Refund £1\.00 on payment pay_1003 /);
+    const refund = send('POST', `${api}/refunds`, { paymentId: 'pay_1003', amount: 10_000, currency: 'GBP', reason: 'Decided by curl' });
+    const approve = approveButton(/Refund £100\.00 on payment pay_1003 /);
     await approve.waitFor({ timeout: UI_TIMEOUT });
     const id = await page.locator('li.card', { has: approve }).getAttribute('data-approval-id');
 
     const decided = await answer(send('POST', `${brokerUrl}/v1/approvals/${id}/decision`, { decision: 'approve' }, { authorization: 'Bearer sk_test_local' }));
     expect(decided.status).toBe(200);
     await approve.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
-    await historyRow('Refund £1.00 on payment pay_1003', 'approved').waitFor({ timeout: UI_TIMEOUT });
+    await historyRow('Refund £100.00 on payment pay_1003', 'approved').waitFor({ timeout: UI_TIMEOUT });
     expect((await answer(refund)).status).toBe(201);
   });
 
@@ -185,9 +162,9 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
   });
 
   it('renders pending and decided approvals (screenshot in test-output/dashboard.png), and Deny answers 403 for both gates', async () => {
-    const refund = send('POST', `${api}/refunds`, { paymentId: 'pay_1001', amount: 2500, currency: 'USD', reason: 'Customer was charged twice' });
+    const refund = send('POST', `${api}/refunds`, { paymentId: 'pay_1003', amount: 30_000, currency: 'GBP', reason: 'Customer was charged twice' });
     const bulk = send('POST', `${api}/admin/customers/bulk-delete`, { ids: ['cus_grace'] });
-    const denyRefund = denyButton(/Refund \$25\.00 on payment pay_1001 /);
+    const denyRefund = denyButton(/Refund £300\.00 on payment pay_1003 /);
     const denyBulk = denyButton(/Delete 1 customer: cus_grace /);
     await denyRefund.waitFor({ timeout: UI_TIMEOUT });
     await denyBulk.waitFor({ timeout: UI_TIMEOUT });
@@ -207,8 +184,8 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
   });
 
   it('stops cleanly on SIGTERM, with a request still waiting and the dashboard still connected', async () => {
-    const waiting = send('POST', `${api}/refunds`, { paymentId: 'pay_1003', amount: 100, currency: 'GBP', reason: 'Left waiting' });
-    await approveButton(/Refund £1\.00 on payment pay_1003 /).waitFor({ timeout: UI_TIMEOUT });
+    const waiting = send('POST', `${api}/refunds`, { paymentId: 'pay_1003', amount: 10_000, currency: 'GBP', reason: 'Left waiting' });
+    await approveButton(/Refund £100\.00 on payment pay_1003 /).waitFor({ timeout: UI_TIMEOUT });
 
     sample!.signal('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
