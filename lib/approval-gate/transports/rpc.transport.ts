@@ -9,6 +9,7 @@ import { retryAfterSeconds } from './http.transport.js';
 interface WatchedSocket {
   destroyed: boolean;
   once(event: 'close', listener: () => void): unknown;
+  removeListener(event: 'close', listener: () => void): unknown;
 }
 
 /**
@@ -18,14 +19,36 @@ interface WatchedSocket {
  */
 export function rpcScope(context: ExecutionContext, handler: unknown): ApprovalScope {
   const rpc = context.switchToRpc();
+  if (isEventHandler(context.getHandler())) markEvent(context);
   const socket = tcpSocketOf(rpc.getContext());
   return new ApprovalScope('rpc', socket ? socketConnection(socket) : UNWATCHED_CONNECTION, rpc.getData(), handler);
+}
+
+/**
+ * The calls of @EventPattern() handlers, by their RPC context (or data) object. A filter's host carries the
+ * handler's arguments but no handler (Nest's RpcProxy builds it from the arguments alone), so the filter
+ * cannot read the handler type there: the scope, created with the full ExecutionContext, records it.
+ */
+const EVENT_CALLS = new WeakSet<object>();
+
+function markEvent(host: ArgumentsHost): void {
+  const key = eventKeyOf(host);
+  if (key) EVENT_CALLS.add(key);
+}
+
+/** The per-call object both the interceptor's context and the filter's host hold: the RPC context, else the data. */
+function eventKeyOf(host: ArgumentsHost): object | undefined {
+  const rpc = host.switchToRpc();
+  for (const candidate of [rpc.getContext<unknown>(), rpc.getData<unknown>()]) {
+    if ((typeof candidate === 'object' && candidate !== null) || typeof candidate === 'function') return candidate as object;
+  }
+  return undefined;
 }
 
 function tcpSocketOf(rpcContext: unknown): WatchedSocket | undefined {
   const ref = (rpcContext as { getSocketRef?: () => { socket?: unknown } } | undefined)?.getSocketRef?.();
   const socket = ref?.socket as WatchedSocket | undefined;
-  return socket && typeof socket.once === 'function' ? socket : undefined;
+  return socket && typeof socket.once === 'function' && typeof socket.removeListener === 'function' ? socket : undefined;
 }
 
 function socketConnection(socket: WatchedSocket): ApprovalConnection {
@@ -36,7 +59,10 @@ function socketConnection(socket: WatchedSocket): ApprovalConnection {
     get gone() {
       return socket.destroyed;
     },
-    onGone: (listener) => socket.once('close', listener),
+    onGone: (listener) => {
+      socket.once('close', listener);
+      return () => socket.removeListener('close', listener);
+    },
   };
 }
 
@@ -62,15 +88,25 @@ export function approvalRpcAnswer(error: ApprovalError, host: ArgumentsHost, log
     ...(reason !== undefined && { reason }),
     ...(retryAfterMs !== undefined && { retryAfter: Number(retryAfterSeconds(retryAfterMs)) }),
   };
-  if (isEventHandler(host)) {
+  if (isEventCall(host)) {
     // An event has no reply: the refusal would otherwise leave no trace.
     logger.warn(`Event handler refused, nothing ran: ${code}${approvalId ? ` id=${approvalId}` : ''} (${message})`);
   }
   return throwError(() => body);
 }
 
-/** @EventPattern() handlers carry PatternHandler.EVENT (2) under this key (@nestjs/microservices' PATTERN_HANDLER_METADATA). */
-function isEventHandler(host: ArgumentsHost): boolean {
-  const handler = (host as Partial<ExecutionContext>).getHandler?.();
-  return handler !== undefined && Reflect.getMetadata('microservices:handler_type', handler) === 2;
+/** Whether the refused call is an event's: from its handler when the host has one, else as its scope recorded it. */
+function isEventCall(host: ArgumentsHost): boolean {
+  if (isEventHandler((host as Partial<ExecutionContext>).getHandler?.())) return true;
+  const key = eventKeyOf(host);
+  return key !== undefined && EVENT_CALLS.has(key);
+}
+
+/**
+ * @EventPattern() handlers carry PatternHandler.EVENT (2) under this key (@nestjs/microservices' PATTERN_HANDLER_METADATA).
+ * The handler may be null (a filter's host has none): Reflect.getMetadata would throw on it, and a filter that throws
+ * answers the client Nest's serialized TypeError (`{}`) instead of the outcome.
+ */
+function isEventHandler(handler: unknown): boolean {
+  return typeof handler === 'function' && Reflect.getMetadata('microservices:handler_type', handler) === 2;
 }
