@@ -31,7 +31,7 @@ export class ApprovalExceptionFilter extends BaseExceptionFilter {
         // Nest hands a filter's return value back to GraphQL as the resolver's result: graphql-js reports a returned error.
         return approvalGraphQLError(error, this.logger);
       case 'rpc':
-        return approvalRpcAnswer(error, host, this.logger);
+        return approvalRpcAnswer(error, this.logger);
       case 'ws':
         return approvalWsAnswer(error, host, this.logger);
       default:

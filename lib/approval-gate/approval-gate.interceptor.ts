@@ -1,9 +1,11 @@
 import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Observable, catchError, finalize, throwError } from 'rxjs';
+import { ApprovalError } from '../errors.js';
 import { ApprovalRequestContext } from './approval-request.context.js';
 import { originalMethodOf } from './gated-method.js';
 import { approvalHttpException, setApprovalHeaders } from './transports/http.transport.js';
+import { isEventHandler, logEventRefusal } from './transports/rpc.transport.js';
 import { transportScope } from './transports/transport-scope.js';
 
 /**
@@ -12,7 +14,8 @@ import { transportScope } from './transports/transport-scope.js';
  * it runs the handler (where the gate runs, after guards and pipes) inside the call's scope, so the
  * wait stops when the client goes away and async mode reads the request. Over HTTP it also turns
  * approval outcomes into HTTP answers (app filters then see an HttpException), with the `202` of a
- * pending async approval and its headers; on other transports ApprovalExceptionFilter answers them.
+ * pending async approval and its headers, and logs the refusals of event handlers (which have no reply);
+ * on other transports ApprovalExceptionFilter answers them.
  *
  * It depends on ModuleRef only, because Nest creates it in whichever module declares the gated
  * handler, which need not import SesameModule; it finds this app's request context from there.
@@ -44,6 +47,14 @@ export class ApprovalGateInterceptor implements NestInterceptor {
     const scope = own ?? entered;
     const settled = () => next.handle().pipe(finalize(() => scope?.settle()));
     const handled = entered ? new Observable<unknown>((subscriber) => requestContext!.run(entered, () => settled().subscribe(subscriber))) : settled();
+    if (context.getType() === 'rpc' && isEventHandler(context.getHandler())) {
+      return handled.pipe(
+        catchError((error: unknown) => {
+          if (error instanceof ApprovalError) logEventRefusal(error, this.logger);
+          return throwError(() => error);
+        }),
+      );
+    }
     if (context.getType() !== 'http') return handled;
     return handled.pipe(
       catchError((error: unknown) => {

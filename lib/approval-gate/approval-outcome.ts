@@ -21,6 +21,8 @@ import {
   InvalidApprovalIdHeaderError,
 } from './approval-gate.errors.js';
 
+const SILENT: LoggerService = { log: () => undefined, error: () => undefined, warn: () => undefined };
+
 /** Status for a call whose client left before the decision: nobody reads it, but logs should say so. */
 const CLIENT_CLOSED_REQUEST = 499;
 
@@ -47,9 +49,10 @@ export interface ApprovalOutcome {
 
 /**
  * The outcome of an approval error. What the operator must see (a broker or store down, a
- * misconfigured gate) is logged here, once, with the detail the caller does not get.
+ * misconfigured gate) is logged to `logger`, once, with the detail the caller does not get; without
+ * one, nothing is logged (for a second reader of the same outcome).
  */
-export function approvalOutcome(error: ApprovalError, logger: LoggerService): ApprovalOutcome {
+export function approvalOutcome(error: ApprovalError, logger: LoggerService = SILENT): ApprovalOutcome {
   if (error instanceof ApprovalPending) {
     return {
       status: 202,

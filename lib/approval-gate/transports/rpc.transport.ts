@@ -1,4 +1,4 @@
-import type { ArgumentsHost, ExecutionContext, LoggerService } from '@nestjs/common';
+import type { ExecutionContext, LoggerService } from '@nestjs/common';
 import { throwError, type Observable } from 'rxjs';
 import type { ApprovalError } from '../../errors.js';
 import { approvalOutcome } from '../approval-outcome.js';
@@ -19,30 +19,8 @@ interface WatchedSocket {
  */
 export function rpcScope(context: ExecutionContext, handler: unknown): ApprovalScope {
   const rpc = context.switchToRpc();
-  if (isEventHandler(context.getHandler())) markEvent(context);
   const socket = tcpSocketOf(rpc.getContext());
   return new ApprovalScope('rpc', socket ? socketConnection(socket) : UNWATCHED_CONNECTION, rpc.getData(), handler);
-}
-
-/**
- * The calls of @EventPattern() handlers, by their RPC context (or data) object. A filter's host carries the
- * handler's arguments but no handler (Nest's RpcProxy builds it from the arguments alone), so the filter
- * cannot read the handler type there: the scope, created with the full ExecutionContext, records it.
- */
-const EVENT_CALLS = new WeakSet<object>();
-
-function markEvent(host: ArgumentsHost): void {
-  const key = eventKeyOf(host);
-  if (key) EVENT_CALLS.add(key);
-}
-
-/** The per-call object both the interceptor's context and the filter's host hold: the RPC context, else the data. */
-function eventKeyOf(host: ArgumentsHost): object | undefined {
-  const rpc = host.switchToRpc();
-  for (const candidate of [rpc.getContext<unknown>(), rpc.getData<unknown>()]) {
-    if ((typeof candidate === 'object' && candidate !== null) || typeof candidate === 'function') return candidate as object;
-  }
-  return undefined;
 }
 
 function tcpSocketOf(rpcContext: unknown): WatchedSocket | undefined {
@@ -78,7 +56,7 @@ export interface ApprovalRpcError {
 }
 
 /** Nest's microservice reply for an error: the observable a filter returns errors with this object (as RpcException would). */
-export function approvalRpcAnswer(error: ApprovalError, host: ArgumentsHost, logger: LoggerService): Observable<never> {
+export function approvalRpcAnswer(error: ApprovalError, logger: LoggerService): Observable<never> {
   const { code, message, approvalId, approvalStatus, reason, retryAfterMs } = approvalOutcome(error, logger);
   const body: ApprovalRpcError = {
     code,
@@ -88,25 +66,19 @@ export function approvalRpcAnswer(error: ApprovalError, host: ArgumentsHost, log
     ...(reason !== undefined && { reason }),
     ...(retryAfterMs !== undefined && { retryAfter: Number(retryAfterSeconds(retryAfterMs)) }),
   };
-  if (isEventCall(host)) {
-    // An event has no reply: the refusal would otherwise leave no trace.
-    logger.warn(`Event handler refused, nothing ran: ${code}${approvalId ? ` id=${approvalId}` : ''} (${message})`);
-  }
   return throwError(() => body);
-}
-
-/** Whether the refused call is an event's: from its handler when the host has one, else as its scope recorded it. */
-function isEventCall(host: ArgumentsHost): boolean {
-  if (isEventHandler((host as Partial<ExecutionContext>).getHandler?.())) return true;
-  const key = eventKeyOf(host);
-  return key !== undefined && EVENT_CALLS.has(key);
 }
 
 /**
  * @EventPattern() handlers carry PatternHandler.EVENT (2) under this key (@nestjs/microservices' PATTERN_HANDLER_METADATA).
- * The handler may be null (a filter's host has none): Reflect.getMetadata would throw on it, and a filter that throws
- * answers the client Nest's serialized TypeError (`{}`) instead of the outcome.
+ * Read by the interceptor, which has the handler (a filter's host has none: Nest builds it from the arguments alone).
  */
-function isEventHandler(handler: unknown): boolean {
+export function isEventHandler(handler: unknown): boolean {
   return typeof handler === 'function' && Reflect.getMetadata('microservices:handler_type', handler) === 2;
+}
+
+/** An event has no reply: its refusal would otherwise leave no trace. */
+export function logEventRefusal(error: ApprovalError, logger: LoggerService): void {
+  const { code, approvalId, message } = approvalOutcome(error);
+  logger.warn(`Event handler refused, nothing ran: ${code}${approvalId ? ` id=${approvalId}` : ''} (${message})`);
 }
