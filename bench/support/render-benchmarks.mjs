@@ -7,9 +7,9 @@ const fmt = (value, digits = 3) => (typeof value === 'number' ? String(Number(va
 const int = (value) => Math.round(value).toLocaleString('en-US');
 const ratio = (value) => `${fmt(value, 2)}x`;
 
-function machineLine(result) {
+function machineLine(result, runsAre = 'runs') {
   const m = result.machine;
-  return `_${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.platform}; ${result.runs} runs; measured ${result.measuredAt.slice(0, 16).replace('T', ' ')} UTC._`;
+  return `_${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.platform}; ${result.runs} ${runsAre}; measured ${result.measuredAt.slice(0, 16).replace('T', ' ')} UTC._`;
 }
 
 /**
@@ -99,11 +99,41 @@ function gatedRoute(r) {
   ];
 }
 
+/** Like gated-route's ungated part: one row per transport and pair, the median of per-round ratios beside an A/A pair. */
+function ungatedTransports(r) {
+  const rows = r.transports.flatMap((t) =>
+    t.pairs.map(
+      (p) =>
+        `| ${t.label} | ${p.name} | ${ratio(p.medianRatio)} | ${ratio(p.minRatio)} to ${ratio(p.maxRatio)} | ${int(p.rateA)} / ${int(p.rateB)} ${t.unit} | ${fmt(p.cpuA, 2)} / ${fmt(p.cpuB, 2)} | ${p.perRound.map((x) => fmt(x, 3)).join(' ')} |`,
+    ),
+  );
+  const checks = r.transports.map((t) => {
+    const seen = r.gateCheck[t.name].approvalsPerGatedCall;
+    return `${t.name} ${seen.withSesameModule} with SesameModule, ${seen.withoutSesameModule} without`;
+  });
+  return [
+    `### ${r.title}`,
+    '',
+    r.description,
+    `Target: ${r.target}.`,
+    '',
+    ...r.transports.map((t) => `- ${t.label}: ${t.handler}; ${t.load}.`),
+    `- Gate check, approvals on the broker for one call of the \`gated\` handler: ${checks.join('; ')}.`,
+    '',
+    '| transport | comparison | median ratio | per-round range | rate (median, first / second) | app CPU (cores, first / second) | per-round ratios |',
+    '| --- | --- | ---: | ---: | ---: | ---: | --- |',
+    ...rows,
+    '',
+    machineLine(r, 'rounds'),
+  ];
+}
+
 const RENDERERS = {
   'decision-latency': decisionLatency,
   'many-waiters': manyWaiters,
   'webhook-verify': webhookVerify,
   'gated-route': gatedRoute,
+  'ungated-transports': ungatedTransports,
 };
 export const BENCHMARKS = Object.keys(RENDERERS);
 
