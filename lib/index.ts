@@ -68,6 +68,7 @@ export {
   ApprovalBindingError,
   ApprovalCapacityError,
   ApprovalConditionError,
+  ApprovalHandlerContextError,
   ApprovalInUseError,
   ApprovalMismatchError,
   ApprovalPending,

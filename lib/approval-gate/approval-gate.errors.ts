@@ -135,3 +135,19 @@ export class ApprovalConditionError extends ApprovalError {
     super(`${className}.${methodName}(): ${detail}, so it did not run`, { cause });
   }
 }
+
+/**
+ * A gated handler (route, resolver, message or socket handler) cannot tell which call it runs for: it
+ * runs in the async context of another request, or of one that already ran it, or Nest ran it without
+ * the gate's interceptor (a @ResolveField without `fieldResolverEnhancers`), or it was called as a
+ * function. Fails closed (500 `approval_gate_error`): it did not run.
+ */
+export class ApprovalHandlerContextError extends ApprovalError {
+  constructor(
+    readonly className: string,
+    readonly methodName: string,
+    detail: string,
+  ) {
+    super(`${className}.${methodName}() ${detail}, so it did not run`);
+  }
+}

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Injectable } from '@nestjs/common';
 import { ApprovalAborted } from '../errors.js';
-import { ApprovalBindingError } from './approval-gate.errors.js';
+import { ApprovalHandlerContextError } from './approval-gate.errors.js';
 import type { ApprovalScope } from './approval-scope.js';
 import type { GatedCall } from './gated-method.js';
 
@@ -11,6 +11,13 @@ import type { GatedCall } from './gated-method.js';
  * (with validated arguments) and finds its scope here. One store per module instance: apps in one
  * process never see each other's calls.
  */
+const UNSCOPED_HANDLER =
+  'is a handler (a route, resolver, message or socket handler) that Nest ran without its interceptors, or that was called as a function: it cannot tell ' +
+  "whom it runs for (a @ResolveField needs GraphQLModule.forRoot({ fieldResolverEnhancers: ['interceptors', 'filters'] }); other code should call a gated service method)";
+const FOREIGN_CONTEXT =
+  'is a handler running in the async context of another call, or of one that already ran it (a handler carried into it by a callback queue that does not ' +
+  'keep async context, a retried handler, a handler method called as a function): it cannot tell which call it runs for';
+
 @Injectable()
 export class ApprovalRequestContext {
   private readonly storage = new AsyncLocalStorage<ApprovalScope>();
@@ -36,12 +43,19 @@ export class ApprovalRequestContext {
    *   run, and a route never uses the scope of another route's request.
    * Work carried into a request whose handler is still running (that handler draining another request's
    * queue) cannot be told apart by async context: it is bound to that request (documented).
+   * A handler with no scope at all was run without the gate's interceptor (a @ResolveField without
+   * GraphQLModule's `fieldResolverEnhancers`, a route method called as a function): it does not run.
    * "Route" is any handler Nest calls from a transport: an HTTP route, a resolver, a message or event
    * pattern, a socket message handler (GatedCall.route).
    */
   scopeFor(call: GatedCall): ApprovalScope | undefined {
     const scope = this.storage.getStore();
-    if (!scope) return undefined;
+    if (!scope) {
+      // Nest runs every handler of a known transport through the gate's interceptor, which enters a scope: a handler
+      // outside any was run without it, so who it runs for is unknown.
+      if (call.route) throw new ApprovalHandlerContextError(call.className, call.methodName, UNSCOPED_HANDLER);
+      return undefined;
+    }
     const ownRoute = scope.handler === call.method;
     if (!ownRoute && !call.route) {
       // Work a finished request left behind (a timer, a queue it kicked) is not that request's: it runs as outside any.
@@ -49,12 +63,7 @@ export class ApprovalRequestContext {
     }
     if (ownRoute && scope.clientGone) throw new ApprovalAborted(undefined, scope.disconnected());
     if (!ownRoute || scope.ended || scope.settled || !scope.take()) {
-      throw new ApprovalBindingError(
-        call.className,
-        call.methodName,
-        'it is a route handler running in the async context of another request, or of one that already ran it (a handler carried into it by a ' +
-          'callback queue that does not keep async context, a retried handler, a route method called as a function), so it cannot tell which request it runs for',
-      );
+      throw new ApprovalHandlerContextError(call.className, call.methodName, FOREIGN_CONTEXT);
     }
     return scope;
   }

@@ -176,12 +176,26 @@ class Encoder {
     return items;
   }
 
-  /** A plain object or a class instance: its class name (if any) and its own enumerable data properties. */
+  /**
+   * A plain object or a class instance: its class name (if any) and its own enumerable data properties.
+   * Lenient: one that cannot be bound in full (symbol keys, a class with accessors, an unnamed or
+   * second class of a name) still has its own data bound, marked partial, so an edit of it is caught.
+   */
   private record(object: object, path: string, depth: number): unknown {
+    const { lenient } = this.options;
+    let partial: string | undefined;
     if (Object.getOwnPropertySymbols(object).some((key) => Object.prototype.propertyIsEnumerable.call(object, key))) {
-      throw new NotCanonicalError(path, 'an object with symbol keys, which cannot be bound');
+      if (!lenient) throw new NotCanonicalError(path, 'an object with symbol keys, which cannot be bound');
+      partial = 'symbol keys';
     }
-    const tag = this.classTag(object, path);
+    let tag: string | null;
+    try {
+      tag = this.classTag(object, path);
+    } catch (error) {
+      if (!lenient || !(error instanceof NotCanonicalError)) throw error;
+      tag = '(unnamed)';
+      partial ??= error.what;
+    }
     const entries: [string, unknown][] = [];
     for (const key of Object.keys(object).sort()) {
       const property = ownValue(object, key, `${path}.${key}`);
@@ -190,8 +204,10 @@ class Encoder {
     }
     if (tag !== null && hasAccessors(Object.getPrototypeOf(object) as object)) {
       // Accessors usually front private state, which the canonical form cannot see.
-      throw new NotCanonicalError(path, `an instance of ${tag}, a class with getters or setters (state in private fields cannot be bound)`);
+      if (!lenient) throw new NotCanonicalError(path, `an instance of ${tag}, a class with getters or setters (state in private fields cannot be bound)`);
+      partial ??= 'a class with getters or setters';
     }
+    if (partial !== undefined) return ['partial', tag, partial, entries];
     return tag === null ? ['o', entries] : ['c', tag, entries];
   }
 

@@ -230,12 +230,12 @@ export class RefundsController {
   }
 }
 
-/** The Apollo app (Express, batched HTTP requests allowed), gated through the broker at `baseUrl`. */
-export function startApolloApp(apiKey: string, baseUrl: string): Promise<StartedApp> {
+/** The Apollo app (Express, batched HTTP requests allowed, plus `graphql` options), gated through the broker at `baseUrl`. */
+export function startApolloApp(apiKey: string, baseUrl: string, graphql: Partial<ApolloDriverConfig> = {}): Promise<StartedApp> {
   return startApp('express', {
     imports: [
       SesameModule.forRoot({ apiKey, baseUrl, env: {}, retry: { retries: 1, minDelay: 1, maxDelay: 2 }, policy: SlowLimitPolicy }),
-      GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true, allowBatchedHttpRequests: true }),
+      GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true, allowBatchedHttpRequests: true, ...graphql }),
     ],
     controllers: [RefundsController],
     providers: [Ledger, AttackResolver, OrdersResolver, InvoiceService, InvoiceRepository, PolicyLatch, SlowLimitPolicy, GqlHeaderAuthGuard, HeaderAuthGuard],
