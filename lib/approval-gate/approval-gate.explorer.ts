@@ -27,6 +27,7 @@ export class ApprovalGateExplorer implements OnModuleInit {
 
   onModuleInit(): void {
     const asyncMethods: string[] = [];
+    const messageHandlers: string[] = [];
     const ungated = new Set<string>();
     // An approval is bound to `Class.method` by name: two gated classes of one name (users v1 and v2)
     // would accept each other's approvals, so such an app does not boot.
@@ -42,7 +43,10 @@ export class ApprovalGateExplorer implements OnModuleInit {
       const constructor = (instance as { constructor?: unknown }).constructor;
       if (classesByName.has(className) && classesByName.get(className) !== constructor) sameName.add(className);
       classesByName.set(className, constructor);
-      for (const { name, metadata } of gated) if (metadata.mode === 'async') asyncMethods.push(`${String(wrapper.name)}.${name}()`);
+      for (const { key, name, metadata } of gated) {
+        if (metadata.mode === 'async') asyncMethods.push(`${String(wrapper.name)}.${name}()`);
+        if (isMessageHandler((instance as Record<string | symbol, unknown>)[key])) messageHandlers.push(`${String(wrapper.name)}.${name}()`);
+      }
       if (!wrapper.isDependencyTreeStatic()) {
         // Instances created per request never pass through here: say so instead of letting calls fail mysteriously.
         this.logger.warn(
@@ -67,6 +71,14 @@ export class ApprovalGateExplorer implements OnModuleInit {
           'so one could run the other. Give each gated class its own name.',
       );
     }
+    if (messageHandlers.length > 0 && this.storeHost.defaulted) {
+      // Redis pub/sub, NATS and MQTT hand one message to every subscribed instance: each would take the single use in its own memory.
+      this.logger.warn(
+        `${messageHandlers.join(', ')} are gated microservice handlers with the default in-memory approval store: a transport that delivers a message to ` +
+          "several instances (Redis pub/sub, NATS, MQTT) runs an approved call once per instance. Configure store: { type: 'redis', url }; " +
+          "set store: { type: 'memory' } to confirm a single instance.",
+      );
+    }
     if (asyncMethods.length > 0 && this.storeHost.defaulted) {
       // Fine on one process; with replicas or restarts, single use would silently hold per process only.
       this.logger.warn(
@@ -75,4 +87,9 @@ export class ApprovalGateExplorer implements OnModuleInit {
       );
     }
   }
+}
+
+/** @MessagePattern() / @EventPattern() handlers (@nestjs/microservices' PATTERN_METADATA, spelled out: the package is optional). */
+function isMessageHandler(method: unknown): boolean {
+  return typeof method === 'function' && Reflect.hasMetadata('microservices:pattern', method);
 }

@@ -311,6 +311,14 @@ export class ApprovalGate implements ApprovalGateRunner {
   private bind(call: GatedCall, scope: ApprovalScope | undefined, unshared: boolean): string {
     const { action } = call.metadata;
     const request = scope?.request;
+    if (!unshared && scope !== undefined && request === undefined && scope.transport !== 'rpc') {
+      // A client's call whose user the gate cannot read (a detached scope): an approval others can find would be anyone's.
+      throw new ApprovalBindingError(
+        call.className,
+        call.methodName,
+        'it runs for a client the gate cannot identify (its handler has no request to read the user from, e.g. a GraphQL context without req)',
+      );
+    }
     let requester: string | undefined;
     try {
       requester = request ? this.requesterOf(request, call) : undefined;

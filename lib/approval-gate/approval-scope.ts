@@ -23,7 +23,7 @@ export interface ApprovalConnection {
 const CLIENT_NAMES: Record<ApprovalTransport, string> = { http: 'HTTP', graphql: 'HTTP', rpc: 'Microservice', ws: 'WebSocket' };
 
 /** A connection that never goes away (a transport with no client to watch, e.g. Redis pub/sub). */
-export const UNWATCHED_CONNECTION: ApprovalConnection = { ended: false, gone: false, onGone: () => () => undefined };
+export const UNWATCHED_CONNECTION: ApprovalConnection = Object.freeze({ ended: false, gone: false, onGone: () => () => undefined });
 
 /**
  * One handler call a gated method runs for (an HTTP request, a GraphQL field, a message, a socket
@@ -50,9 +50,12 @@ export class ApprovalScope {
     readonly request?: ApprovalHttpRequest,
   ) {}
 
-  /** Async mode needs a client that can repeat the call with the approval id: HTTP and GraphQL. */
+  /**
+   * Async mode needs a client that repeats the call with the approval id in its own request: HTTP and
+   * GraphQL over HTTP (not over the GraphQL WebSocket, whose one upgrade request serves every operation).
+   */
   get repeatable(): boolean {
-    return (this.transport === 'http' || this.transport === 'graphql') && this.request !== undefined;
+    return (this.transport === 'http' || this.transport === 'graphql') && this.request !== undefined && this.connection !== UNWATCHED_CONNECTION;
   }
 
   /** Answered, or the client is gone: code still running in this context outlived the call. */

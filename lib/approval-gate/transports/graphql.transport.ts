@@ -1,7 +1,7 @@
 import type { ExecutionContext, LoggerService } from '@nestjs/common';
 import type { ApprovalError } from '../../errors.js';
 import { approvalOutcome } from '../approval-outcome.js';
-import { ApprovalScope } from '../approval-scope.js';
+import { ApprovalScope, UNWATCHED_CONNECTION } from '../approval-scope.js';
 import { asHttpRequest, responseConnection, retryAfterSeconds } from './http.transport.js';
 
 /** The GraphQL context as @nestjs/apollo and @nestjs/mercurius build it: `req` always, `res` or `reply` when set. */
@@ -13,15 +13,18 @@ interface GraphQLContext {
 
 /**
  * A resolver call's scope: GraphQL's `context.req` (its `user` and headers, as over REST), watched
- * through the HTTP response it will be answered on (Express `req.res`, Mercurius `reply`). Undefined
- * for a resolver that runs with no HTTP request (a subscription over WebSocket): it runs as outside any.
+ * through the HTTP response it will be answered on (Express `req.res`, Mercurius `reply`), unwatched when
+ * there is none (an operation over the GraphQL WebSocket). Undefined without a request: the resolver gets
+ * a detached scope (transport-scope.ts).
  */
 export function graphqlScope(context: ExecutionContext, handler: unknown): ApprovalScope | undefined {
   // The resolver arguments are (root, args, context, info); read without @nestjs/graphql, which is optional.
   const graphql = context.getArgByIndex<GraphQLContext | undefined>(2);
   const request = asHttpRequest(graphql?.req);
-  const connection = responseConnection(graphql?.res ?? graphql?.req?.res ?? graphql?.reply);
-  return request && connection && new ApprovalScope('graphql', connection, graphql!.req, handler, request);
+  if (!request) return undefined;
+  // No HTTP response to watch (an operation over the GraphQL WebSocket): still bound to req.user; the wait is not watched.
+  const connection = responseConnection(graphql?.res ?? graphql?.req?.res ?? graphql?.reply) ?? UNWATCHED_CONNECTION;
+  return new ApprovalScope('graphql', connection, graphql!.req, handler, request);
 }
 
 /** GraphQL `extensions.code` per outcome: clients switch on these (README "GraphQL"). */

@@ -4,7 +4,7 @@ import { ApprovalInUseError, ApprovalPending } from '../approval-gate.errors.js'
 import { SESAME_APPROVAL_ID_HEADER } from '../approval-id.header.js';
 import { approvalOutcome } from '../approval-outcome.js';
 import { ApprovalPendingException } from '../approval-pending.exception.js';
-import { ApprovalScope, type ApprovalConnection, type ApprovalHttpRequest } from '../approval-scope.js';
+import { ApprovalScope, UNWATCHED_CONNECTION, type ApprovalConnection, type ApprovalHttpRequest } from '../approval-scope.js';
 
 /** The parts of a Node ServerResponse we watch (Express `res`, Fastify `reply.raw`). */
 interface WatchedResponse {
@@ -14,12 +14,13 @@ interface WatchedResponse {
   removeListener(event: 'close', listener: () => void): unknown;
 }
 
-/** A route's scope: the request, and its response's connection. Undefined when the response is not a Node response. */
-export function httpScope(context: ExecutionContext, handler: unknown): ApprovalScope | undefined {
+/** A route's scope: the request, and its response's connection (unwatched when the response is not a Node response). */
+export function httpScope(context: ExecutionContext, handler: unknown): ApprovalScope {
   const http = context.switchToHttp();
   const request: unknown = http.getRequest();
-  const connection = responseConnection(http.getResponse());
-  return connection && new ApprovalScope('http', connection, request, handler, asHttpRequest(request));
+  // A response that is not Node's cannot be watched: the request still names the requester.
+  const connection = responseConnection(http.getResponse()) ?? UNWATCHED_CONNECTION;
+  return new ApprovalScope('http', connection, request, handler, asHttpRequest(request));
 }
 
 /** The connection of a Node response (or a framework reply wrapping one in `.raw`): gone when it closed unanswered. */

@@ -28,8 +28,14 @@ export function wsScope(context: ExecutionContext, handler: unknown): ApprovalSc
   const ws = context.switchToWs();
   const client = ws.getClient<WsClient | undefined>();
   if (!client || typeof client.once !== 'function' || typeof client.removeListener !== 'function') return undefined;
-  const user = client.data?.user ?? client.user;
-  return new ApprovalScope('ws', socketConnection(client), ws.getData(), handler, { headers: {}, user });
+  // Read live, as over HTTP: a user replaced during the wait (a login message on the same socket) fails the check before the run.
+  const request = {
+    headers: {},
+    get user(): unknown {
+      return client.data?.user ?? client.user;
+    },
+  };
+  return new ApprovalScope('ws', socketConnection(client), ws.getData(), handler, request);
 }
 
 /** The socket as one message's scope watches it: `close` on a native `ws` socket, `disconnect` on socket.io. */
