@@ -45,8 +45,14 @@ export class ApprovalGateInterceptor implements NestInterceptor {
     // The handler's own end settles its scope before any interceptor above sees it: a queue up there that starts
     // another call's handler on this completion finds a settled scope (see ApprovalRequestContext.scopeFor).
     const scope = own ?? entered;
-    const settled = () => next.handle().pipe(finalize(() => scope?.settle()));
-    const handled = entered ? new Observable<unknown>((subscriber) => requestContext!.run(entered, () => settled().subscribe(subscriber))) : settled();
+    const settled = (close?: () => void) =>
+      next.handle().pipe(
+        finalize(() => {
+          scope?.settle();
+          close?.();
+        }),
+      );
+    const handled = entered ? new Observable<unknown>((subscriber) => requestContext!.open(entered, (close) => settled(close).subscribe(subscriber))) : settled();
     if (context.getType() === 'rpc' && isEventHandler(context.getHandler())) {
       return handled.pipe(
         catchError((error: unknown) => {

@@ -18,12 +18,43 @@ const FOREIGN_CONTEXT =
   'is a handler running in the async context of another call, or of one that already ran it (a handler carried into it by a callback queue that does not ' +
   'keep async context, a retried handler, a handler method called as a function): it cannot tell which call it runs for';
 
+/**
+ * Before Node 24, an AsyncLocalStorage that ran once keeps async hooks on for the whole process until it is
+ * disabled: every later request, gated or not, paid for it (an ungated GraphQL resolver 0.82x, a socket
+ * handler 0.78x after one gated call, BENCHMARKS.md). Node 24 carries context in frames and needs nothing.
+ */
+const HOOKS_STAY_ON = Number(process.versions.node.split('.')[0]) < 24;
+
 @Injectable()
 export class ApprovalRequestContext {
   private readonly storage = new AsyncLocalStorage<ApprovalScope>();
+  /** Handler calls between entering their scope and settling. */
+  #open = 0;
 
-  run<T>(scope: ApprovalScope, fn: () => T): T {
-    return this.storage.run(scope, fn);
+  /**
+   * Runs `fn` in the scope, which stays open until `close()` (the handler settled): when the last open scope
+   * closes, the storage is disabled, so with no gated call in flight Node's async hooks are off again.
+   * Work a closed scope left behind then finds no scope (it runs as outside any, as for a settled scope).
+   */
+  open<T>(scope: ApprovalScope, fn: (close: () => void) => T): T {
+    this.#open++;
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      if (--this.#open === 0 && HOOKS_STAY_ON) this.storage.disable();
+    };
+    try {
+      return this.storage.run(scope, fn, close);
+    } catch (error) {
+      close();
+      throw error;
+    }
+  }
+
+  /** Handler calls whose scope is open now (entered, not yet settled). */
+  get openCount(): number {
+    return this.#open;
   }
 
   /** The scope of the async context we are in; undefined outside a request. */

@@ -4,7 +4,7 @@
  * documented statuses for a gated service they call (the exception filter), and `'all-routes'` is the
  * explicit opt-in for service gates that need the request (async mode, stopping on disconnect).
  */
-import { Body, Controller, Get, Injectable, Module, Post } from '@nestjs/common';
+import { Body, Controller, Get, Injectable, Module, ParseIntPipe, Post } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { RequireApproval, SesameConfigError, SesameModule } from '../../lib/index.js';
 import { ApprovalRequestContext } from '../../lib/approval-gate/approval-request.context.js';
@@ -36,6 +36,7 @@ class TransfersController {
   constructor(
     private readonly transfers: TransfersService,
     private readonly moduleRef: ModuleRef,
+    private readonly ledger: Ledger,
   ) {}
 
   private get context(): ApprovalRequestContext {
@@ -52,6 +53,18 @@ class TransfersController {
   @RequireApproval('transfers.gated', { summary: 'Gated route' })
   gated() {
     return { scoped: this.context.current() !== undefined };
+  }
+
+  @Post('gated-slow')
+  @RequireApproval('transfers.slow', { summary: 'Slow gated route', timeout: 300 })
+  gatedSlow() {
+    this.ledger.ran.push('slow');
+  }
+
+  @Post('gated-validated')
+  @RequireApproval('transfers.validated', { summary: 'Validated gated route' })
+  gatedValidated(@Body('amount', ParseIntPipe) amount: number) {
+    this.ledger.ran.push(`validated:${amount}`);
   }
 
   @Post('send')
@@ -115,6 +128,23 @@ describe.each(ADAPTERS)('request context (%s)', (adapter) => {
     const gated = await post('/gated', {});
     expect(gated.status).toBe(201);
     expect(await gated.json()).toEqual({ scoped: true });
+  });
+
+  it('a scope is open only while its gated call is in flight: none after the calls settled, so Node 20 turns its async hooks off again', async () => {
+    await boot();
+    const context = started!.app.get(ApprovalRequestContext);
+    expect((await post('/gated', {})).status).toBe(201);
+    expect(context.openCount).toBe(0);
+    // A pending call holds its scope open; answered (here by its timeout, 504), it closes.
+    const waiting = post('/gated-slow', {});
+    await broker.waitForHeldWaits(1);
+    expect(context.openCount).toBe(1);
+    expect((await waiting).status).toBe(504);
+    expect(context.openCount).toBe(0);
+    // A call refused before the handler ran (a pipe's 400) closes its scope too.
+    expect((await post('/gated-validated', { amount: 'x' })).status).toBe(400);
+    expect(context.openCount).toBe(0);
+    expect(ran()).toEqual([]);
   });
 
   it("'all-routes' runs every request in a scope", async () => {
