@@ -52,7 +52,14 @@ export class ApprovalGateInterceptor implements NestInterceptor {
           close?.();
         }),
       );
-    const handled = entered ? new Observable<unknown>((subscriber) => requestContext!.open(entered, (close) => settled(close).subscribe(subscriber))) : settled();
+    const handled = entered
+      ? new Observable<unknown>((subscriber) =>
+          requestContext!.open(entered, (close) => {
+            entered.holdWith(close);
+            return settled(close).subscribe(subscriber);
+          }),
+        )
+      : settled();
     if (context.getType() === 'rpc' && isEventHandler(context.getHandler())) {
       return handled.pipe(
         catchError((error: unknown) => {

@@ -97,6 +97,8 @@ export class ApprovalGate implements ApprovalGateRunner {
     } catch (error) {
       return Promise.reject(error);
     }
+    // The handler's own gate has its scope in hand now: no hold on the storage while it waits for a human.
+    if (call.route && scope?.handler === call.method) scope.releaseHold();
     if (this.policies.policy === undefined && !this.policies.unresolved && call.metadata.when === undefined) return this.runApproved(call, scope);
     return this.runDecided(call, scope);
   }
@@ -115,7 +117,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       throw new ApprovalConditionError(call.className, call.methodName, `its arguments changed while ${decided} decided it needs no approval`);
     }
     this.logger.debug(`Approval not needed: action=${call.metadata.action} (${decided}) runs ${call.className}.${call.methodName}`);
-    return call.method.apply(call.instance, call.args);
+    return this.invoke(call, scope);
   }
 
   /**
@@ -421,7 +423,12 @@ export class ApprovalGate implements ApprovalGateRunner {
       );
     }
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
-    return call.method.apply(call.instance, call.args);
+    return this.invoke(call, scope);
+  }
+
+  /** Runs the method, in its scope when it has one (gated service calls in its body find their request). */
+  private invoke(call: GatedCall, scope: ApprovalScope | undefined): unknown {
+    return scope ? this.requestContext.runHeld(scope, () => call.method.apply(call.instance, call.args)) : call.method.apply(call.instance, call.args);
   }
 
   /** Turns the decorator's options and the call's arguments into the approval request. */

@@ -52,7 +52,20 @@ export class ApprovalRequestContext {
     }
   }
 
-  /** Handler calls whose scope is open now (entered, not yet settled). */
+  /**
+   * Runs `fn` (a gated method's body) in the scope, held open until what it returns settles: gated service
+   * calls in the body find their request, and the hold keeps the storage enabled meanwhile.
+   */
+  runHeld<T>(scope: ApprovalScope, fn: () => T): T {
+    return this.open(scope, (close) => {
+      const result = fn();
+      if (isPromiseLike(result)) result.then(close, close);
+      else close();
+      return result;
+    });
+  }
+
+  /** Holds on scopes now: handlers entered and not yet settled, or past their gate; gated bodies running. */
   get openCount(): number {
     return this.#open;
   }
@@ -98,4 +111,8 @@ export class ApprovalRequestContext {
     }
     return scope;
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }

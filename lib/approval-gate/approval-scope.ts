@@ -38,6 +38,8 @@ export class ApprovalScope {
   #taken = false;
   /** Set when the handler finished: whatever runs in this context afterwards is not this call's. */
   #settled = false;
+  /** Closes the interceptor's hold on the scope storage (ApprovalRequestContext.open). */
+  #hold?: () => void;
 
   constructor(
     readonly transport: ApprovalTransport,
@@ -85,6 +87,22 @@ export class ApprovalScope {
 
   get settled(): boolean {
     return this.#settled;
+  }
+
+  /** The interceptor's hold on the scope storage, let go by releaseHold() or when the handler settles. */
+  holdWith(close: () => void): void {
+    this.#hold = close;
+  }
+
+  /**
+   * The handler's own gate read the scope: it keeps it in hand through the wait, and re-enters it for the
+   * method's body (ApprovalRequestContext.runHeld). Letting go here means a call waiting for a human keeps
+   * no hold, so before Node 24 async hooks can go off meanwhile (see ApprovalRequestContext).
+   */
+  releaseHold(): void {
+    const hold = this.#hold;
+    this.#hold = undefined;
+    hold?.();
   }
 
   /** Takes the scope for the handler's own gate; false when it was taken before. */

@@ -130,15 +130,17 @@ describe.each(ADAPTERS)('request context (%s)', (adapter) => {
     expect(await gated.json()).toEqual({ scoped: true });
   });
 
-  it('a scope is open only while its gated call is in flight: none after the calls settled, so Node 20 turns its async hooks off again', async () => {
+  it('no scope is held open while a gated call waits for a human or after calls settled, so Node 20 turns its async hooks off', async () => {
     await boot();
     const context = started!.app.get(ApprovalRequestContext);
-    expect((await post('/gated', {})).status).toBe(201);
+    // The body runs held (it sees its scope), and lets go when it returns.
+    const gated = await post('/gated', {});
+    expect(await gated.json()).toEqual({ scoped: true });
     expect(context.openCount).toBe(0);
-    // A pending call holds its scope open; answered (here by its timeout, 504), it closes.
+    // Waiting for a human: the gate has the scope in hand, the storage holds nothing.
     const waiting = post('/gated-slow', {});
     await broker.waitForHeldWaits(1);
-    expect(context.openCount).toBe(1);
+    expect(context.openCount).toBe(0);
     expect((await waiting).status).toBe(504);
     expect(context.openCount).toBe(0);
     // A call refused before the handler ran (a pipe's 400) closes its scope too.
