@@ -17,7 +17,9 @@
  * with short loads).
  */
 import { request } from 'node:http';
+/* global AbortController, fetch */
 import autocannon from 'autocannon';
+import WebSocket from 'ws';
 import { benchArgs, progress, writeResult } from './support/bench-output.mjs';
 import { forkHelper } from './support/child-process-rpc.mjs';
 import { median, round } from './support/stats.mjs';
@@ -79,6 +81,21 @@ const TRANSPORTS = [
       if (status !== 200 || body.data?.gated !== 'gated 1') throw new Error(`graphql ${url}: gated mutation answered ${status} ${text}`);
       return body.data;
     },
+    /** Starts a `held` mutation (it waits: for a human with SesameModule, on a timer without) and leaves it waiting. */
+    async heldCall(url) {
+      const controller = new AbortController();
+      const answer = fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: 'mutation { held }' }),
+        signal: controller.signal,
+      }).catch(() => undefined);
+      await sleep(HELD_SETTLE_MS);
+      return async () => {
+        controller.abort();
+        await answer;
+      };
+    },
   },
   {
     name: 'ws',
@@ -97,14 +114,28 @@ const TRANSPORTS = [
       if (answer.event !== 'gated' || answer.data?.ok !== true || answer.data.id !== 1) throw new Error(`ws ${url}: gated message answered ${text}`);
       return answer.data;
     },
+    async heldCall(url) {
+      const socket = new WebSocket(url.replace(/^http/, 'ws'));
+      await new Promise((resolve, reject) => {
+        socket.once('open', resolve);
+        socket.once('error', reject);
+      });
+      socket.send(JSON.stringify({ event: 'held', data: {} }));
+      await sleep(HELD_SETTLE_MS);
+      return async () => socket.close();
+    },
   },
 ];
 
 const PAIRS = [
   { name: 'with SesameModule vs without', a: 'with-sesame', b: 'without-sesame' },
   { name: 'with SesameModule vs without, after one gated call', a: 'with-sesame', b: 'without-sesame', primed: true },
+  { name: 'with SesameModule vs without, while one gated call waits', a: 'with-sesame', b: 'without-sesame', primed: true, held: true },
   { name: 'A/A: two identical apps without SesameModule', a: 'without-sesame', b: 'without-sesame' },
 ];
+/** How long a held call is given to reach its wait (the broker, with SesameModule) before the loads start. */
+const HELD_SETTLE_MS = 300;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const broker = await forkHelper('./broker-process.mjs', ['local-auto-approve']);
 
@@ -154,9 +185,11 @@ async function abRound(transport, pair, roundIndex) {
   const first = roundIndex % 2 === 0 ? 'a' : 'b';
   const second = first === 'a' ? 'b' : 'a';
   const servers = {};
+  const releases = [];
   try {
     for (const side of [first, second]) servers[side] = await startServer(transport, pair[side]);
     if (pair.primed) for (const side of [first, second]) await transport.gatedCall(servers[side].info.url);
+    if (pair.held) for (const side of [first, second]) releases.push(await transport.heldCall(servers[side].info.url));
     const warmOrder = Math.floor(roundIndex / 2) % 2 === 0 ? [first, second] : [second, first];
     for (const side of warmOrder) await transport.load(servers[side].info.url, WARMUP_S);
     const totals = { a: { count: 0, seconds: 0, cpuMs: 0 }, b: { count: 0, seconds: 0, cpuMs: 0 } };
@@ -168,6 +201,7 @@ async function abRound(transport, pair, roundIndex) {
     const cpu = (side) => totals[side].cpuMs / (totals[side].seconds * 1000);
     return { ratio: rate('a') / rate('b'), rateA: rate('a'), rateB: rate('b'), cpuA: cpu('a'), cpuB: cpu('b') };
   } finally {
+    for (const release of releases) await release();
     for (const server of Object.values(servers)) await server.stop();
   }
 }
@@ -202,6 +236,7 @@ writeResult(out, {
     'Ratio = rate of the first app / the second over the round; the figure is the median of the per-round ratios, with their min and max. ' +
     'Both apps of a pair have the same schema or gateway; with SesameModule, its `gated` handler carries @RequireApproval, without, it is a plain handler. ' +
     '"After one gated call": each app answered one `gated` call before the warm-up (with SesameModule it went through the broker). ' +
+    '"While one gated call waits": the same, then one `held` call is left waiting through the loads (with SesameModule for a human who never decides, without on a timer). ' +
     "App CPU: the loaded app's CPU time over its load time, in cores (V8's helper threads take it past 1; well under 1, the app waited: on the load generator or on other work on the machine).",
   target: 'an ungated resolver or socket message handler in an app with SesameModule serves >= 0.97x the requests of the same app without it',
   runs: ROUNDS,

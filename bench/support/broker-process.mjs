@@ -13,7 +13,8 @@ import { LongPollFloorServer } from './long-poll-floor.mjs';
 const mode = process.argv[2] ?? 'local';
 
 async function startLocal(autoApprove) {
-  const broker = await LocalBroker.start(autoApprove ? { decide: () => 'approve' } : {});
+  // Auto-approve leaves `bench.held` pending: the call ungated-transports keeps waiting during a pair.
+  const broker = await LocalBroker.start(autoApprove ? { decide: (approval) => (approval.action === 'bench.held' ? undefined : 'approve') } : {});
   return {
     info: { url: broker.url, apiKey: broker.apiKey, port: broker.port },
     held: (count) => broker.waitForHeldWaits(count, { timeoutMs: 120_000 }),

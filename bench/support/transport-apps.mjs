@@ -13,7 +13,7 @@ import { decorateClass, decorateMethod, decorateParam } from './nest-decorate.mj
  */
 
 /** Schema first: the same SDL in both variants. */
-export const GRAPHQL_TYPE_DEFS = 'type Query { plain: String } type Mutation { gated(id: Int!): String }';
+export const GRAPHQL_TYPE_DEFS = 'type Query { plain: String } type Mutation { gated(id: Int!): String held: String }';
 
 /** GraphQL on Apollo (Express): `{ plain }` answers at once; `mutation { gated(id) }` asks the broker first (with SesameModule). */
 export function createGraphQLModule({ withSesame, broker }) {
@@ -25,12 +25,17 @@ export function createGraphQLModule({ withSesame, broker }) {
     gated(id) {
       return `gated ${id}`;
     }
+
+    held() {
+      return heldAnswer(withSesame);
+    }
   }
   decorateMethod(PlainResolver, 'plain', [Query('plain')]);
   decorateParam(PlainResolver, 'gated', 0, Args('id'));
   decorateMethod(PlainResolver, 'gated', [Mutation('gated'), ...(withSesame ? [RequireApproval('bench.graphql', { summary: 'Benchmark mutation' })] : [])], {
     paramTypes: [Number],
   });
+  decorateMethod(PlainResolver, 'held', [Mutation('held'), ...(withSesame ? [RequireApproval('bench.held', HELD_OPTIONS)] : [])]);
   decorateClass(PlainResolver, [Resolver()]);
   return appModule({
     withSesame,
@@ -50,14 +55,26 @@ export function createWsModule({ withSesame, broker }) {
     gated(data) {
       return { event: 'gated', data: { ok: true, id: data?.id } };
     }
+
+    async held() {
+      return { event: 'held', data: await heldAnswer(withSesame) };
+    }
   }
   decorateMethod(PlainGateway, 'plain', [SubscribeMessage('plain')]);
   decorateParam(PlainGateway, 'gated', 0, MessageBody());
   decorateMethod(PlainGateway, 'gated', [SubscribeMessage('gated'), ...(withSesame ? [RequireApproval('bench.ws', { summary: 'Benchmark message' })] : [])], {
     paramTypes: [Object],
   });
+  decorateMethod(PlainGateway, 'held', [SubscribeMessage('held'), ...(withSesame ? [RequireApproval('bench.held', HELD_OPTIONS)] : [])]);
   decorateClass(PlainGateway, [WebSocketGateway()]);
   return appModule({ withSesame, broker, imports: [], providers: [PlainGateway] });
+}
+
+/** `held`: with SesameModule it waits for a human who never decides (the broker leaves `bench.held` pending); without, on a timer. */
+const HELD_OPTIONS = { summary: 'Benchmark call that waits', timeout: 600_000 };
+
+function heldAnswer(withSesame) {
+  return withSesame ? 'held' : new Promise((resolve) => setTimeout(() => resolve('held'), 600_000).unref());
 }
 
 function appModule({ withSesame, broker, imports, providers }) {
