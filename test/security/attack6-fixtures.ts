@@ -12,6 +12,7 @@
  *
  *   asked over IPC ({ id, op }: `start`, `state`, `stop`).
  */
+import { serveChildApps } from '../support/child-app-host.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -268,8 +269,6 @@ export class WalletResolver {
   }
 }
 
-export type MercuriusHostRequest = { id: number; op: 'start'; brokerUrl: string; apiKey: string } | { id: number; op: 'state' } | { id: number; op: 'stop' };
-export type MercuriusHostReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: string };
 export interface MercuriusAppState {
   ran: string[];
   logs: string[];
@@ -308,28 +307,5 @@ class MercuriusApps {
   }
 }
 
-function serve(): void {
-  const apps = new MercuriusApps();
-  const handle = async (request: MercuriusHostRequest): Promise<unknown> => {
-    switch (request.op) {
-      case 'start':
-        return apps.start(request.brokerUrl, request.apiKey);
-      case 'state':
-        return apps.state();
-      case 'stop':
-        return apps.stop();
-    }
-  };
-  process.on('message', (request: MercuriusHostRequest) => {
-    handle(request).then(
-      (value) => process.send!({ id: request.id, ok: true, value } satisfies MercuriusHostReply),
-      (error: unknown) =>
-        process.send!({ id: request.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies MercuriusHostReply),
-    );
-  });
-  process.on('disconnect', () => void apps.stop().catch(() => undefined));
-  process.send!({ id: 0, ok: true, value: 'ready' } satisfies MercuriusHostReply);
-}
-
 // Jest's workers have process.send too: only this file run as the entry point serves.
-if (process.send && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === 'mercurius') serve();
+if (process.send && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === 'mercurius') serveChildApps(new MercuriusApps());

@@ -6,14 +6,14 @@
  * safe outcome, which failed against the code before the fix; the other tests are attacks that held.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { firstValueFrom } from 'rxjs';
 import WebSocket from 'ws';
 import { LocalBroker } from '../../lib/testing/index.js';
 import type { StartedApp } from '../support/nest-apps.js';
 import { RedisServer } from '../support/redis-server.js';
 import { SOCKET_KINDS, connectSocket, sleep, startSocketApp, type SocketClient, type SocketKind } from '../approval-gate/transports/websockets-fixtures.js';
-import { AccountsGateway, startRpc, type MercuriusAppState, type MercuriusHostReply, type MercuriusHostRequest, type StartedRpc } from './attack6-fixtures.js';
+import { ChildAppHost } from '../support/child-app-host.js';
+import { AccountsGateway, startRpc, type MercuriusAppState, type StartedRpc } from './attack6-fixtures.js';
 import { Ledger } from '../support/ledger.js';
 
 const API_KEY = 'sk_test_SECRET_attack6_9c1e';
@@ -413,60 +413,28 @@ describe('attack 6: Redis microservices', () => {
 // GraphQL on Mercurius (child process)
 // =============================================================================================
 
+/** The Mercurius apps in a child process (attack6-fixtures.ts), asked over IPC. */
 class MercuriusHost {
-  output = '';
-  private next = 1;
-  private readonly waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
-  private readonly exited: Promise<void>;
-
-  private constructor(private readonly child: ChildProcess) {
-    child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    child.on('message', (reply: MercuriusHostReply) => {
-      const waiter = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
-      if (reply.ok) waiter?.resolve(reply.value);
-      else waiter?.reject(new Error(reply.error));
-    });
-    this.exited = new Promise((resolve) =>
-      child.once('exit', (code) => {
-        for (const waiter of this.waiting.values()) waiter.reject(new Error(`Mercurius host exited (${code}): ${this.output}`));
-        this.waiting.clear();
-        resolve();
-      }),
-    );
-  }
+  private constructor(private readonly host: ChildAppHost<MercuriusAppState>) {}
 
   static async start(): Promise<MercuriusHost> {
-    const child = spawn(process.execPath, ['--import', './test/support/ts-source.loader.mjs', 'test/security/attack6-fixtures.ts', 'mercurius'], {
-      cwd: process.cwd(),
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
-    const host = new MercuriusHost(child);
-    await new Promise((resolve, reject) => host.waiting.set(0, { resolve, reject }));
-    return host;
+    return new MercuriusHost(await ChildAppHost.start<MercuriusAppState>('Mercurius host', 'test/security/attack6-fixtures.ts', ['mercurius']));
   }
 
-  private ask<T>(request: MercuriusHostRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.child.send({ ...request, id });
-    });
+  get output(): string {
+    return this.host.output;
   }
-
   startApp(brokerUrl: string): Promise<string> {
-    return this.ask({ op: 'start', brokerUrl, apiKey: API_KEY });
+    return this.host.startApp(brokerUrl, API_KEY);
   }
   state(): Promise<MercuriusAppState> {
-    return this.ask({ op: 'state' });
+    return this.host.state();
   }
   stopApp(): Promise<MercuriusAppState> {
-    return this.ask({ op: 'stop' });
+    return this.host.stopApp();
   }
-  async close(): Promise<void> {
-    if (this.child.connected) this.child.disconnect();
-    await this.exited;
+  close(): Promise<void> {
+    return this.host.close();
   }
 }
 

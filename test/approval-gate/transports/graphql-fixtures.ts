@@ -9,6 +9,7 @@
  * The parent asks over IPC ({ id, op }): `start`, `state`, `stop`, as GraphQLApps does in process.
  * The process ends when the parent disconnects.
  */
+import { serveChildApps } from '../../support/child-app-host.js';
 import { Injectable, UseGuards, type CanActivate, type DynamicModule, type ExecutionContext } from '@nestjs/common';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Args, Field, GqlExecutionContext, GraphQLModule, InputType, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
@@ -161,8 +162,6 @@ export class RefundsResolver {
   }
 }
 
-export type GraphQLHostRequest = { id: number; op: 'start'; brokerUrl: string; apiKey: string } | { id: number; op: 'state' } | { id: number; op: 'stop' };
-export type GraphQLHostReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: string };
 export interface GraphQLAppState {
   ran: string[];
   policyCalls: PolicyCallSeen[];
@@ -200,28 +199,5 @@ export class GraphQLApps {
 }
 
 /** The child process: serves the parent's requests over IPC. */
-function serve(driver: GraphQLDriverName): void {
-  const apps = new GraphQLApps(driver);
-  const handle = async (request: GraphQLHostRequest): Promise<unknown> => {
-    switch (request.op) {
-      case 'start':
-        return apps.start(request.brokerUrl, request.apiKey);
-      case 'state':
-        return apps.state();
-      case 'stop':
-        return apps.stop();
-    }
-  };
-  process.on('message', (request: GraphQLHostRequest) => {
-    handle(request).then(
-      (value) => process.send!({ id: request.id, ok: true, value } satisfies GraphQLHostReply),
-      (error: unknown) =>
-        process.send!({ id: request.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies GraphQLHostReply),
-    );
-  });
-  process.on('disconnect', () => void apps.stop().catch(() => undefined));
-  process.send!({ id: 0, ok: true, value: 'ready' } satisfies GraphQLHostReply);
-}
-
 // Jest's workers have process.send too: only this file run as the entry point serves.
-if (process.send && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) serve(process.argv[2] as GraphQLDriverName);
+if (process.send && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) serveChildApps(new GraphQLApps(process.argv[2] as GraphQLDriverName));

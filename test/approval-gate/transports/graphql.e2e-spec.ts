@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { LocalBroker } from '../../../lib/testing/index.js';
-import { GraphQLApps, type GraphQLAppState, type GraphQLDriverName, type GraphQLHostReply, type GraphQLHostRequest } from './graphql-fixtures.js';
+import { ChildAppHost } from '../../support/child-app-host.js';
+import { GraphQLApps, type GraphQLAppState, type GraphQLDriverName } from './graphql-fixtures.js';
 
 const API_KEY = 'sk_test_SECRET_graphql_4d7a';
 
@@ -36,59 +36,26 @@ class InProcessHost implements AppHost {
 
 /** The apps in a Node process of their own (graphql-fixtures.ts says why), asked over IPC. */
 class ChildProcessHost implements AppHost {
-  output = '';
-  private next = 1;
-  private readonly waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
-  private readonly exited: Promise<void>;
-
-  private constructor(private readonly child: ChildProcess) {
-    child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    child.on('message', (reply: GraphQLHostReply) => {
-      const waiter = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
-      if (reply.ok) waiter?.resolve(reply.value);
-      else waiter?.reject(new Error(reply.error));
-    });
-    this.exited = new Promise((resolve) =>
-      child.once('exit', (code) => {
-        for (const waiter of this.waiting.values()) waiter.reject(new Error(`GraphQL app host exited (${code}): ${this.output}`));
-        this.waiting.clear();
-        resolve();
-      }),
-    );
-  }
+  private constructor(private readonly host: ChildAppHost<GraphQLAppState>) {}
 
   static async start(driver: GraphQLDriverName): Promise<ChildProcessHost> {
-    const child = spawn(process.execPath, ['--import', './test/support/ts-source.loader.mjs', 'test/approval-gate/transports/graphql-fixtures.ts', driver], {
-      cwd: process.cwd(),
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
-    const host = new ChildProcessHost(child);
-    await new Promise((resolve, reject) => host.waiting.set(0, { resolve, reject }));
-    return host;
+    return new ChildProcessHost(await ChildAppHost.start<GraphQLAppState>('GraphQL app host', 'test/approval-gate/transports/graphql-fixtures.ts', [driver]));
   }
 
-  private ask<T>(request: GraphQLHostRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.child.send({ ...request, id });
-    });
+  get output(): string {
+    return this.host.output;
   }
-
   startApp(brokerUrl: string): Promise<string> {
-    return this.ask({ op: 'start', brokerUrl, apiKey: API_KEY });
+    return this.host.startApp(brokerUrl, API_KEY);
   }
   state(): Promise<GraphQLAppState> {
-    return this.ask({ op: 'state' });
+    return this.host.state();
   }
   stopApp(): Promise<GraphQLAppState> {
-    return this.ask({ op: 'stop' });
+    return this.host.stopApp();
   }
-  async close(): Promise<void> {
-    if (this.child.connected) this.child.disconnect();
-    await this.exited;
+  close(): Promise<void> {
+    return this.host.close();
   }
 }
 
