@@ -45,18 +45,13 @@ export class ApprovalGateInterceptor implements NestInterceptor {
     // The handler's own end settles its scope before any interceptor above sees it: a queue up there that starts
     // another call's handler on this completion finds a settled scope (see ApprovalRequestContext.scopeFor).
     const scope = own ?? entered;
-    const settled = (close?: () => void) =>
-      next.handle().pipe(
-        finalize(() => {
-          scope?.settle();
-          close?.();
-        }),
-      );
+    // Settling also lets go of the scope's hold on the storage (ApprovalScope.settle).
+    const settled = () => next.handle().pipe(finalize(() => scope?.settle()));
     const handled = entered
       ? new Observable<unknown>((subscriber) =>
           requestContext!.open(entered, (close) => {
             entered.holdWith(close);
-            return settled(close).subscribe(subscriber);
+            return settled().subscribe(subscriber);
           }),
         )
       : settled();

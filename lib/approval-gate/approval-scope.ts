@@ -78,6 +78,7 @@ export class ApprovalScope {
    */
   settle(): void {
     this.#settled = true;
+    this.releaseHold();
     const release = this.#release;
     if (release === undefined) return;
     this.#release = undefined;
@@ -89,7 +90,7 @@ export class ApprovalScope {
     return this.#settled;
   }
 
-  /** The interceptor's hold on the scope storage, let go by releaseHold() or when the handler settles. */
+  /** The interceptor's hold on the scope storage, let go by releaseHold(), at the latest when the handler settles. */
   holdWith(close: () => void): void {
     this.#hold = close;
   }
