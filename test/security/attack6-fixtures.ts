@@ -14,7 +14,6 @@
  */
 import { serveChildApps } from '../support/child-app-host.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { AddressInfo, Server as NetServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import type { IncomingMessage } from 'node:http';
 import {
@@ -30,13 +29,13 @@ import {
 } from '@nestjs/common';
 import { Args, GqlExecutionContext, Int, Mutation, Query, Resolver, GraphQLModule } from '@nestjs/graphql';
 import type { MercuriusDriverConfig } from '@nestjs/mercurius';
-import { ClientProxyFactory, EventPattern, MessagePattern, Payload, Transport, type ClientProxy } from '@nestjs/microservices';
+import { EventPattern, MessagePattern, Payload, type ClientProxy } from '@nestjs/microservices';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
-import { Test } from '@nestjs/testing';
 import { Observable } from 'rxjs';
 import { RequireApproval, SesameModule } from '../../lib/index.js';
 import type { ApprovalStoreOption } from '../../lib/approval-store/approval-store.factory.js';
 import { Ledger } from '../support/ledger.js';
+import { startMicroserviceApp } from '../support/microservice-apps.js';
 import { CapturingLogger, startApp, type StartedApp } from '../support/nest-apps.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -180,27 +179,12 @@ export interface RpcSetup {
 }
 
 export async function startRpc({ transport, apiKey, baseUrl, redisPort, store }: RpcSetup): Promise<StartedRpc> {
-  const logger = new CapturingLogger();
-  const moduleRef = await Test.createTestingModule({
-    imports: [SesameModule.forRoot({ apiKey, baseUrl, env: {}, retry: RETRY, ...(store !== undefined && { store }) })],
-    controllers: [OrderHandlers],
-    providers: [Ledger],
-  })
-    .setLogger(logger)
-    .compile();
-  const app =
-    transport === 'tcp'
-      ? moduleRef.createNestMicroservice({ transport: Transport.TCP, options: { host: '127.0.0.1', port: 0 }, logger })
-      : moduleRef.createNestMicroservice({ transport: Transport.REDIS, options: { host: '127.0.0.1', port: redisPort! }, logger });
-  await app.listen();
-  const clientOptions =
-    transport === 'tcp'
-      ? ({ transport: Transport.TCP, options: { host: '127.0.0.1', port: (app.unwrap<NetServer>().address() as AddressInfo).port } } as const)
-      : ({ transport: Transport.REDIS, options: { host: '127.0.0.1', port: redisPort! } } as const);
-  const newClient = () => ClientProxyFactory.create(clientOptions);
-  const client = newClient();
-  await client.connect();
-  return { app, ledger: app.get(Ledger), logger, client, newClient };
+  const started = await startMicroserviceApp(
+    transport,
+    { imports: [SesameModule.forRoot({ apiKey, baseUrl, env: {}, retry: RETRY, ...(store !== undefined && { store }) })], controllers: [OrderHandlers], providers: [Ledger] },
+    redisPort,
+  );
+  return { ...started, ledger: started.app.get(Ledger) };
 }
 
 // ---------------------------------------------------------------------------------------------

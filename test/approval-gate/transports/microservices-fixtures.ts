@@ -6,6 +6,7 @@ import { firstValueFrom } from 'rxjs';
 import { RequireApproval, SesameModule, type ApprovalPolicy, type ApprovalPolicyCall, type ApprovalPolicyDecision } from '../../../lib/index.js';
 import { CapturingLogger } from '../../support/nest-apps.js';
 import { Ledger } from '../../support/ledger.js';
+import { startMicroserviceApp } from '../../support/microservice-apps.js';
 
 export interface RefundMessage {
   amount: number;
@@ -114,27 +115,12 @@ const RETRY = { retries: 1, minDelay: 1, maxDelay: 2 };
 
 /** A real microservice (TCP on a free loopback port, or Redis pub/sub) gated through SesameModule, and a connected ClientProxy. */
 export async function startMicroservice({ transport, apiKey, baseUrl, redisPort }: MicroserviceSetup): Promise<StartedMicroservice> {
-  const logger = new CapturingLogger();
-  const moduleRef = await Test.createTestingModule({
-    imports: [SesameModule.forRoot({ apiKey, baseUrl, env: {}, retry: RETRY, policy: RefundPolicy })],
-    controllers: [RefundHandlers],
-    providers: [Ledger],
-  })
-    .setLogger(logger)
-    .compile();
-  const app =
-    transport === 'tcp'
-      ? moduleRef.createNestMicroservice({ transport: Transport.TCP, options: { host: '127.0.0.1', port: 0 }, logger })
-      : moduleRef.createNestMicroservice({ transport: Transport.REDIS, options: { host: '127.0.0.1', port: redisPort! }, logger });
-  await app.listen();
-  const clientOptions =
-    transport === 'tcp'
-      ? ({ transport: Transport.TCP, options: { host: '127.0.0.1', port: (app.unwrap<NetServer>().address() as AddressInfo).port } } as const)
-      : ({ transport: Transport.REDIS, options: { host: '127.0.0.1', port: redisPort! } } as const);
-  const newClient = () => ClientProxyFactory.create(clientOptions);
-  const client = newClient();
-  await client.connect();
-  return { app, client, ledger: app.get(Ledger), logger, newClient };
+  const started = await startMicroserviceApp(
+    transport,
+    { imports: [SesameModule.forRoot({ apiKey, baseUrl, env: {}, retry: RETRY, policy: RefundPolicy })], controllers: [RefundHandlers], providers: [Ledger] },
+    redisPort,
+  );
+  return { ...started, ledger: started.app.get(Ledger) };
 }
 
 export interface StartedHybridApp {
