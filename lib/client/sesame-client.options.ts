@@ -1,6 +1,7 @@
 import { IsBoolean, IsInt, IsObject, IsOptional, IsString, Max, Min } from 'class-validator';
 import { SesameConfigError } from '../errors.js';
 import { validatePlain } from '../validation/validate-plain.js';
+import { axiosClientOf, type AxiosLikeClient, type SesameHttpClient } from './http-client.option.js';
 import { redactSecrets } from './redact-secrets.js';
 import { DEFAULT_RETRY, type RetryOptions } from './retry-policy.js';
 
@@ -20,6 +21,13 @@ export interface SesameClientOptions {
   retry?: RetryOptions;
   /** Largest broker response accepted, in bytes. Default 1 MiB. */
   maxResponseBytes?: number;
+  /**
+   * The HTTP client to reach the broker with, for its proxy, agents (mTLS), interceptors or tracing:
+   * an axios instance, or `@nestjs/axios`'s `HttpService`. The client sets each request's timeout,
+   * abort signal, size cap, redirects (none) and status handling itself, so retries, timeouts and errors
+   * are those of the default. Default: a lean node:http client of its own (axios is never loaded).
+   */
+  httpClient?: SesameHttpClient;
   /** Where env fallbacks are read from. Default `process.env`. */
   env?: Record<string, string | undefined>;
 }
@@ -31,6 +39,8 @@ export interface ResolvedClientOptions {
   defaultTimeout: number;
   retry: Required<RetryOptions>;
   maxResponseBytes: number;
+  /** The axios-shaped client behind `httpClient`; undefined for the default node:http one. */
+  httpClient: AxiosLikeClient | undefined;
 }
 
 class RetryRules implements RetryOptions {
@@ -52,10 +62,12 @@ class ClientOptionRules {
 
 /** Applies env fallbacks and defaults, and refuses anything unusable with a message naming the option. */
 export function resolveClientOptions(options: SesameClientOptions = {}): ResolvedClientOptions {
-  const { env = process.env, ...rest } = options;
+  // httpClient is checked on its own: class-transformer would walk an axios instance.
+  const { env = process.env, httpClient, ...rest } = options;
   // Nested rules are checked separately: class-transformer's @Type would need reflect-metadata, which a plain client user may not load.
   const problems = [...validatePlain(ClientOptionRules, rest), ...(isObject(rest.retry) ? validatePlain(RetryRules, rest.retry).map((p) => `retry.${p}`) : [])];
   if (problems.length > 0) throw new SesameConfigError(`Invalid Sesame client options: ${problems.join('; ')}`);
+  const axiosClient = axiosClientOf(httpClient);
 
   const apiKey = options.apiKey ?? env.SESAME_API_KEY;
   if (!apiKey) {
@@ -73,6 +85,7 @@ export function resolveClientOptions(options: SesameClientOptions = {}): Resolve
     defaultTimeout: options.defaultTimeout ?? 300_000,
     retry: { ...DEFAULT_RETRY, ...stripUndefined(options.retry ?? {}) },
     maxResponseBytes: options.maxResponseBytes ?? 1024 * 1024,
+    httpClient: axiosClient,
   };
 }
 

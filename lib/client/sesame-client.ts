@@ -1,6 +1,8 @@
 import { SESAME_PACKAGE_VERSION } from '../version.js';
 import { ApprovalsResource } from './approvals.resource.js';
+import { AxiosExchange } from './axios-exchange.js';
 import { BrokerTransport } from './broker-transport.js';
+import { NodeHttpExchange } from './node-http-exchange.js';
 import { resolveClientOptions, type SesameClientOptions } from './sesame-client.options.js';
 
 /**
@@ -19,11 +21,14 @@ export class SesameClient {
   constructor(options: SesameClientOptions = {}) {
     const resolved = resolveClientOptions(options);
     this.baseUrl = resolved.baseUrl;
-    this.#transport = new BrokerTransport({ ...resolved, userAgent: `nestjs-sesame/${SESAME_PACKAGE_VERSION}` });
+    const settings = { ...resolved, userAgent: `nestjs-sesame/${SESAME_PACKAGE_VERSION}` };
+    // One policy (retries, timeouts, abort, errors) whichever client makes the HTTP exchange.
+    const exchange = resolved.httpClient ? new AxiosExchange(resolved.httpClient, settings) : new NodeHttpExchange(settings);
+    this.#transport = new BrokerTransport(resolved, exchange);
     this.approvals = new ApprovalsResource(this.#transport, resolved.defaultTimeout);
   }
 
-  /** Releases pooled keep-alive sockets. */
+  /** Ends every request in flight and releases pooled keep-alive sockets (those of an `httpClient` stay its own). */
   close(): void {
     this.#transport.close();
   }
