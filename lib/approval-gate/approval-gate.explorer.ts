@@ -3,6 +3,7 @@ import { DiscoveryService } from '@nestjs/core';
 import { ApprovalStoreHost } from '../approval-store/approval-store.host.js';
 import { SesameConfigError } from '../errors.js';
 import { ApprovalGate } from './approval-gate.js';
+import { DeferredApprovals } from './deferred/deferred-approvals.js';
 import { bindApprovalGate, gatedMethodsOf, ungatedMethodsOf } from './gated-method.js';
 
 /**
@@ -21,12 +22,21 @@ export class ApprovalGateExplorer implements OnModuleInit {
     discovery: DiscoveryService,
     private readonly gate: ApprovalGate,
     private readonly storeHost: ApprovalStoreHost,
+    private readonly deferred: DeferredApprovals,
   ) {
     this.#discovery = discovery;
   }
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
+    this.bindGates();
+    // Fails the boot when bullmq is not installed, rather than the first job.
+    await this.deferred.ready();
+  }
+
+  private bindGates(): void {
     const asyncMethods: string[] = [];
+    const misplacedDeferred: string[] = [];
+    const deferredProcessors: string[] = [];
     const messageHandlers: string[] = [];
     const ungated = new Set<string>();
     // An approval is bound to `Class.method` by name: two gated classes of one name (users v1 and v2)
@@ -44,6 +54,13 @@ export class ApprovalGateExplorer implements OnModuleInit {
       if (classesByName.has(className) && classesByName.get(className) !== constructor) sameName.add(className);
       classesByName.set(className, constructor);
       for (const { key, name, metadata } of gated) {
+        if (metadata.mode === 'deferred') {
+          if (key !== 'process' || !isBullmqProcessor(constructor)) misplacedDeferred.push(`${className}.${name}()`);
+          else if (wrapper.isDependencyTreeStatic()) {
+            this.deferred.register(instance);
+            deferredProcessors.push(`${className}.${name}()`);
+          }
+        }
         if (metadata.mode === 'async') asyncMethods.push(`${String(wrapper.name)}.${name}()`);
         if (isMessageHandler((instance as Record<string | symbol, unknown>)[key])) messageHandlers.push(`${String(wrapper.name)}.${name}()`);
       }
@@ -71,6 +88,21 @@ export class ApprovalGateExplorer implements OnModuleInit {
           'so one could run the other. Give each gated class its own name.',
       );
     }
+    if (misplacedDeferred.length > 0) {
+      throw new SesameConfigError(
+        `${misplacedDeferred.join(', ')} use mode 'deferred', which applies only to the process(job) method of a BullMQ processor ` +
+          "(a class with @nestjs/bullmq's @Processor() extending WorkerHost). Gate the processor's process(job) with mode 'deferred', " +
+          "or use mode 'blocking' (holds the caller, or the worker, while the human decides) or 'async' (HTTP and GraphQL) here.",
+      );
+    }
+    if (deferredProcessors.length > 0 && this.storeHost.defaulted) {
+      // Deferred jobs outlive the process: single use kept in its memory would be forgotten by a restart, and a stalled job run again.
+      throw new SesameConfigError(
+        `${deferredProcessors.join(', ')} use mode 'deferred', whose jobs outlive this process, with the default in-memory approval store. ` +
+          "Configure store: { type: 'redis', url } (the single use must outlive the process and be shared by every worker), " +
+          "or set store: { type: 'memory' } to confirm one process that never restarts (development).",
+      );
+    }
     if (messageHandlers.length > 0 && this.storeHost.defaulted) {
       // Redis pub/sub, NATS and MQTT hand one message to every subscribed instance: each would take the single use in its own memory.
       this.logger.warn(
@@ -87,6 +119,11 @@ export class ApprovalGateExplorer implements OnModuleInit {
       );
     }
   }
+}
+
+/** A class with @nestjs/bullmq's @Processor() (its PROCESSOR_METADATA, spelled out: the package is optional). */
+function isBullmqProcessor(constructor: unknown): boolean {
+  return typeof constructor === 'function' && Reflect.hasMetadata('bullmq:processor_metadata', constructor);
 }
 
 /** @MessagePattern() / @EventPattern() handlers (@nestjs/microservices' PATTERN_METADATA, spelled out: the package is optional). */

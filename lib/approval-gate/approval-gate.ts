@@ -4,7 +4,7 @@ import type { TriggerApprovalInput } from '../client/approval.types.js';
 import { TRIGGER_BOUND } from '../client/approvals.resource.js';
 import { SesameClient } from '../client/sesame-client.js';
 import { reservedDedupKeyProblem } from '../client/trigger-approval.input.js';
-import { ApprovalDenied, ApprovalTimeout, NotFoundError, RequestRejectedError, SesameConfigError } from '../errors.js';
+import { ApprovalDenied, type ApprovalError, ApprovalTimeout, NotFoundError, RequestRejectedError, SesameConfigError } from '../errors.js';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { SesameConfig } from '../config/sesame.config.js';
 import { bindingDedupKey, bindingDigest, shownContent, dedupKeyMatches, discriminatorFor, randomDiscriminator } from './approval-binding.js';
@@ -21,6 +21,7 @@ import {
   type ApprovalMismatchCode,
 } from './approval-gate.errors.js';
 import { readApprovalIdHeader } from './approval-id.header.js';
+import { approvalOutcome } from './approval-outcome.js';
 import { ApprovalSingleUse, USE_CLAIM_LEASE_MS } from './approval-single-use.js';
 import type { ApprovalPolicyCall, ApprovalPolicyDecision } from './approval-policy.js';
 import { ApprovalPolicyHost } from './approval-policy.host.js';
@@ -29,6 +30,9 @@ import type { ApprovalHttpRequest, ApprovalScope } from './approval-scope.js';
 import { NotCanonicalError } from './canonical-json.js';
 import type { ApprovalGateRunner, GatedCall } from './gated-method.js';
 import type { Resolvable } from './require-approval.options.js';
+import { DeferredApprovals } from './deferred/deferred-approvals.js';
+import { DeferredJob } from './deferred/deferred-job.js';
+import type { BullmqModule } from './deferred/load-bullmq.js';
 
 const DEFAULT_RETRY_AFTER_MS = 5_000;
 /**
@@ -39,6 +43,10 @@ const DEFAULT_RETRY_AFTER_MS = 5_000;
 const BLOCKING_EXPIRY_GRACE_MS = 1_000;
 /** How many used approvals of one identical request a new request steps past before giving up (409). */
 const MAX_USED_IN_A_ROW = 32;
+/** Deferred mode: how long a job may wait for its decision unless `timeout` says otherwise. */
+const DEFAULT_DEFERRED_TIMEOUT_MS = 24 * 3_600_000;
+/** Deferred mode: a job whose approval is about to expire looks again this soon after, to fail promptly. */
+const DEFERRED_EXPIRY_MARGIN_MS = 1_000;
 
 /** useOnce(): the approval already ran its call (a repeat of an identical request steps past it). */
 const USED = Symbol('used');
@@ -69,6 +77,8 @@ export class ApprovalGate implements ApprovalGateRunner {
   readonly #singleUse: ApprovalSingleUse;
   /** Class names bound so far: a second class under a taken name is refused (see canonical-json.ts). */
   readonly #classes = new Map<string, unknown>();
+  /** Deferred mode's processors and bullmq (a property, so subclasses' constructors need not pass it on). */
+  @Inject(DeferredApprovals) protected readonly deferred!: DeferredApprovals;
 
   constructor(
     protected readonly client: SesameClient,
@@ -99,6 +109,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     // The handler's own gate has its scope in hand now: no hold on the storage while it waits for a human.
     if (call.route && scope?.handler === call.method) scope.releaseHold();
+    if (call.metadata.mode === 'deferred') return this.runDeferred(call);
     if (this.policies.policy === undefined && !this.policies.unresolved && call.metadata.when === undefined) return this.runApproved(call, scope);
     return this.runDecided(call, scope);
   }
@@ -282,6 +293,119 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 
   /**
+   * Deferred mode: a BullMQ processor's `process(job, token)`. The approval is bound to the job (its
+   * queue, id, name, creation time and data) with a dedup key that locates it, so every attempt finds the
+   * same approval. Pending: the job records it and is delayed (BullMQ's DelayedError), holding no worker,
+   * until a decision webhook promotes it or `recheckInterval` passes. Approved: the method runs, once per
+   * run the job allows (see runJob). A refusal fails the job without retries (UnrecoverableError); the
+   * broker or the store unavailable fails the attempt, retried by the job's own `attempts` and `backoff`.
+   */
+  protected async runDeferred(call: GatedCall): Promise<unknown> {
+    const bullmq = await this.deferred.bullmq();
+    const job = DeferredJob.of(call);
+    let run: () => Promise<unknown>;
+    try {
+      run = await this.decideDeferred(call, job, bullmq);
+    } catch (error) {
+      throw deferredFailure(bullmq, job, error);
+    }
+    return run();
+  }
+
+  /** Everything before the method runs; answers how to run it. */
+  private async decideDeferred(call: GatedCall, job: DeferredJob, bullmq: BullmqModule): Promise<() => Promise<unknown>> {
+    const digest = this.bindJob(call, job);
+    if (this.policies.policy !== undefined || this.policies.unresolved || call.metadata.when !== undefined) {
+      const decided = await this.needsHuman(call, undefined);
+      if (decided !== 'ask') {
+        if (this.bindJob(call, job) !== digest) throw new ApprovalConditionError(call.className, call.methodName, `its job changed while ${decided} decided it needs no approval`);
+        this.logger.debug(`Approval not needed: action=${call.metadata.action} (${decided}) runs ${call.className}.${call.methodName} for job ${job.label}`);
+        return async () => call.method.apply(call.instance, call.args);
+      }
+    }
+    const input = await this.buildRequest(call, call.metadata.timeout ?? DEFAULT_DEFERRED_TIMEOUT_MS);
+    const approval = await this.deferredApproval(call, job, input, digest);
+    this.assertBound(call, approval, expectation(input, digest));
+    if (approval.pending) {
+      const recheck = call.metadata.recheckInterval ?? this.config.deferredRecheckInterval;
+      const expiry = approval.expiresAt ? approval.expiresAt.getTime() + DEFERRED_EXPIRY_MARGIN_MS : Infinity;
+      await job.awaitDecision(approval, Math.min(Date.now() + recheck, expiry));
+      throw new bullmq.DelayedError(`Sesame approval ${approval.id} pending`);
+    }
+    this.authorize(call, approval);
+    const runNumber = await this.takeJobRun(call, job, approval, bullmq);
+    if (this.bindJob(call, job) !== digest) {
+      throw this.mismatch(call, 'approval_mismatch', approval.id, `Job ${job.label} changed after approval ${approval.id} was asked for it; nothing ran`);
+    }
+    return () => this.runJob(call, job, approval, runNumber);
+  }
+
+  /** The approval recorded on the job by an earlier attempt (so an expired one fails the job), else the one its dedup key finds or creates. */
+  private async deferredApproval(call: GatedCall, job: DeferredJob, input: TriggerApprovalInput, digest: string): Promise<Approval> {
+    const recorded = job.recordedApprovalId;
+    if (recorded !== undefined) {
+      try {
+        return await this.client.approvals.get(recorded);
+      } catch (error) {
+        // Gone from the broker (its retention ended): the job asks again, under the same binding.
+        if (!(error instanceof NotFoundError)) throw error;
+      }
+    }
+    const approval = await this.trigger({ ...input, dedupKey: bindingDedupKey(digest, job.locator ?? discriminatorFor('job', job.label)) }, undefined);
+    if (approval.pending && approval.id !== recorded) {
+      this.logger.log(`Approval requested: action=${approval.action} id=${approval.id} for ${call.className}.${call.methodName} (deferred job ${job.label})`);
+    }
+    return approval;
+  }
+
+  /**
+   * Takes one run of the job under this approval: the first, or a retry after a run that failed (each
+   * failure is recorded by runJob), at most the job's `attempts` in all. A run that started and never
+   * reported (its process died, or it is still going after its lock lapsed) allows no further run.
+   */
+  private async takeJobRun(call: GatedCall, job: DeferredJob, approval: Approval, bullmq: BullmqModule): Promise<number> {
+    for (let run = 0; run < job.maxRuns; run++) {
+      const taken = await this.#singleUse.take(approval, runMark(run));
+      if (taken === 'taken') return run;
+      const failed = taken === 'used' ? await this.#singleUse.check(approval, failureMark(run)) : 'in_use';
+      if (failed === 'used') continue;
+      if (failed === 'in_use') {
+        // Another worker is between taking this run and confirming it: look again once its claim would have lapsed.
+        await job.delay(Date.now() + USE_CLAIM_LEASE_MS);
+        throw new bullmq.DelayedError(`Sesame approval ${approval.id} in use`);
+      }
+      break;
+    }
+    this.logger.warn(`Approval refused: action=${approval.action} id=${approval.id} already used by job ${job.label}, for ${call.className}.${call.methodName}`);
+    throw new ApprovalAlreadyUsedError(approval.id);
+  }
+
+  /** Runs the method; a failure is recorded first, so BullMQ's retry of this job may run it again under the same approval. */
+  private async runJob(call: GatedCall, job: DeferredJob, approval: Approval, run: number): Promise<unknown> {
+    this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName} for job ${job.label}${run > 0 ? ` (run ${run + 1})` : ''}`);
+    try {
+      return await call.method.apply(call.instance, call.args);
+    } catch (error) {
+      try {
+        await this.#singleUse.take(approval, failureMark(run));
+      } catch {
+        this.logger.error(`Job ${job.label} failed under approval ${approval.id}, and the approval store could not record it: a retry will be refused, not run`);
+      }
+      throw error;
+    }
+  }
+
+  /** The job's binding digest: action, method and the job itself; no requester (a job has none; whoever queued it is in its data if it matters). */
+  private bindJob(call: GatedCall, job: DeferredJob): string {
+    try {
+      return bindingDigest(this.config.bindingKey, { action: call.metadata.action, method: `${call.className}.${call.methodName}`, args: job.binding, requester: undefined });
+    } catch (error) {
+      if (error instanceof NotCanonicalError) throw new ApprovalBindingError(call.className, call.methodName, `job ${job.label}: ${error.path} is ${error.what}`);
+      throw error;
+    }
+  }
+
+  /**
    * Who is asking, for the binding: `request.user.id`, else `request.user.sub`; undefined when nobody is
    * authenticated. Override to bind to something else (a tenant, an API client).
    */
@@ -436,19 +560,22 @@ export class ApprovalGate implements ApprovalGateRunner {
     const { metadata } = call;
     const resolve = <T>(value: Resolvable<T> | undefined) =>
       typeof value === 'function' ? (value as (...a: unknown[]) => T | Promise<T>).apply(call.instance, call.args) : value;
-    const [summary, reason, context, dedupKey] = await Promise.all([
+    const [summary, reason, context, dedupKey, callbackUrl] = await Promise.all([
       resolve(metadata.summary),
       resolve(metadata.reason),
       resolve(metadata.context),
       resolve(metadata.dedupKey),
+      resolve(metadata.callbackUrl),
     ]);
+    const webhookUrl = callbackUrl ?? (metadata.mode === 'deferred' ? this.config.deferredCallbackUrl : undefined);
     return {
       action: metadata.action,
       summary: summary ?? `Approve ${metadata.action} (${call.className}.${call.methodName})`,
       ...(reason !== undefined && { reason }),
       ...(context !== undefined && { context }),
       ...(dedupKey !== undefined && { dedupKey }),
-      expiresIn: metadata.expiresIn ?? Math.max(1_000, timeout + (metadata.mode === 'async' ? 0 : BLOCKING_EXPIRY_GRACE_MS)),
+      ...(webhookUrl !== undefined && { callbackUrl: webhookUrl }),
+      expiresIn: metadata.expiresIn ?? Math.max(1_000, timeout + (metadata.mode === 'async' || metadata.mode === 'deferred' ? 0 : BLOCKING_EXPIRY_GRACE_MS)),
     };
   }
 
@@ -472,3 +599,33 @@ function mayChange(call: GatedCall, scope: ApprovalScope | undefined): boolean {
   if (scope?.request !== undefined) return true;
   return call.args.some((arg) => (typeof arg === 'object' && arg !== null) || typeof arg === 'function');
 }
+
+/** The single-use marks of a deferred job's runs: the first run takes the approval's own mark, as every mode does. */
+const runMark = (run: number) => (run === 0 ? '' : `:run:${run}`);
+const failureMark = (run: number) => `:failed:${run}`;
+
+/**
+ * What a deferred attempt that ran nothing throws: BullMQ's own errors as they are; the broker or the
+ * store unavailable as they are (BullMQ retries the attempt); a refusal as an UnrecoverableError naming
+ * the approval, so the job fails without retries.
+ */
+function deferredFailure(bullmq: BullmqModule, job: DeferredJob, error: unknown): unknown {
+  if (!REFUSALS.some((refusal) => error instanceof refusal)) return error;
+  const { code, approvalId, approvalStatus: status } = approvalOutcome(error as ApprovalError);
+  const about = [code, approvalId && `approval ${approvalId}`, status && `status ${status}`].filter(Boolean).join(', ');
+  const failure = new bullmq.UnrecoverableError(`Job ${job.label} did not run (${about}): ${(error as Error).message}`);
+  Object.assign(failure, { cause: error, code, ...(approvalId && { approvalId }), ...(status && { status }) });
+  return failure;
+}
+
+/** What no retry of the attempt can change: the decision, the binding, the single use, the policy, a misuse. Anything else (broker, store, shutdown) is retried. */
+const REFUSALS: (abstract new (...args: never[]) => ApprovalError)[] = [
+  ApprovalDenied,
+  ApprovalMismatchError,
+  ApprovalAlreadyUsedError,
+  ApprovalBindingError,
+  ApprovalConditionError,
+  ApprovalPolicyDenied,
+  RequestRejectedError,
+  SesameConfigError,
+];

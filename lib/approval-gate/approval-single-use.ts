@@ -35,13 +35,27 @@ export class ApprovalSingleUse {
    * attempt is between its claim and its confirmation, or our lease lapsed before we confirmed (a
    * stalled process). Throws ApprovalStoreUnavailableError when the store fails twice.
    */
-  async take(approval: Approval): Promise<'taken' | 'used' | 'in_use'> {
-    const key = `approval:${approval.id}`;
+  async take(approval: Approval, mark = ''): Promise<'taken' | 'used' | 'in_use'> {
+    const key = `approval:${approval.id}${mark}`;
     const token = randomUUID();
-    const claim = await this.storeStep(approval, token, () => this.store.claim(key, token, USE_CLAIM_LEASE_MS));
+    const claim = await this.storeStep(key, approval, token, () => this.store.claim(key, token, USE_CLAIM_LEASE_MS));
     if (claim === 'done') return 'used';
-    const confirmed = claim === 'claimed' && (await this.storeStep(approval, token, () => this.store.complete(key, token, usedMarkTtl(approval))));
+    const confirmed = claim === 'claimed' && (await this.storeStep(key, approval, token, () => this.store.complete(key, token, usedMarkTtl(approval))));
     return confirmed ? 'taken' : 'in_use';
+  }
+
+  /**
+   * Whether take(approval, mark) happened (`used`), without taking it: `free` (nobody took it), or
+   * `in_use` (someone is taking it right now). A deferred job's runs record their failures this way.
+   */
+  async check(approval: Approval, mark: string): Promise<'used' | 'free' | 'in_use'> {
+    const key = `approval:${approval.id}${mark}`;
+    const token = randomUUID();
+    const claim = await this.storeStep(key, approval, token, () => this.store.claim(key, token, USE_CLAIM_LEASE_MS));
+    if (claim === 'done') return 'used';
+    if (claim === 'held') return 'in_use';
+    await this.store.release(key, token);
+    return 'free';
   }
 
   /**
@@ -49,7 +63,7 @@ export class ApprovalSingleUse {
    * each answers the same, so an answer lost to a timeout is found again). If it fails twice, nothing
    * runs and the token's claim is undone where the store allows, so a retry can run the call.
    */
-  private async storeStep<T>(approval: Approval, token: string, step: () => Promise<T>): Promise<T> {
+  private async storeStep<T>(key: string, approval: Approval, token: string, step: () => Promise<T>): Promise<T> {
     try {
       try {
         return await step();
@@ -58,7 +72,7 @@ export class ApprovalSingleUse {
         return await step();
       }
     } catch (error) {
-      await this.store.release(`approval:${approval.id}`, token).catch(() => {
+      await this.store.release(key, token).catch(() => {
         this.logger.error(
           `Approval ${approval.id}: the approval store failed while taking its single use, and the claim could not be undone; nothing ran. ` +
             `A retry gets 409 approval_in_use until the claim lapses (${USE_CLAIM_LEASE_MS} ms) and runs then, unless the confirmation had landed (409 approval_already_used).`,

@@ -23,8 +23,8 @@ export function RequireApproval(action: string, options: RequireApprovalOptions 
   if (typeof action !== 'string' || action.trim() === '') {
     throw new SesameConfigError('@RequireApproval(action): action must be a non-empty string such as "payments.refund"');
   }
-  if (options.mode !== undefined && options.mode !== 'blocking' && options.mode !== 'async') {
-    throw new SesameConfigError(`@RequireApproval('${action}'): mode must be 'blocking' or 'async'`);
+  if (options.mode !== undefined && options.mode !== 'blocking' && options.mode !== 'async' && options.mode !== 'deferred') {
+    throw new SesameConfigError(`@RequireApproval('${action}'): mode must be 'blocking', 'async' or 'deferred'`);
   }
   if (options.when !== undefined && typeof options.when !== 'function') {
     throw new SesameConfigError(`@RequireApproval('${action}'): when must be a function of the method's arguments returning true (ask a human) or false (run at once)`);
@@ -32,7 +32,13 @@ export function RequireApproval(action: string, options: RequireApprovalOptions 
   if (options.mode === 'async' && options.dedupKey !== undefined) {
     throw new SesameConfigError(`@RequireApproval('${action}'): dedupKey cannot be set with mode 'async', which derives it from the action, the arguments and the user`);
   }
-  for (const key of ['timeout', 'expiresIn', 'retryAfter'] as const) {
+  if (options.mode === 'deferred' && options.dedupKey !== undefined) {
+    throw new SesameConfigError(`@RequireApproval('${action}'): dedupKey cannot be set with mode 'deferred', which derives it from the queue, the job and its data`);
+  }
+  if (options.recheckInterval !== undefined && options.mode !== 'deferred') {
+    throw new SesameConfigError(`@RequireApproval('${action}'): recheckInterval applies to mode 'deferred' only`);
+  }
+  for (const key of ['timeout', 'expiresIn', 'retryAfter', 'recheckInterval'] as const) {
     const value = options[key];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new SesameConfigError(`@RequireApproval('${action}'): ${key} must be a positive integer of milliseconds`);

@@ -6,6 +6,8 @@ export const DEFAULT_WEBHOOK_ID_TTL = 24 * 3_600_000;
 export const DEFAULT_WEBHOOK_CLAIM_LEASE = 60_000;
 /** Enough for the 10,000-waiter benchmark with room to spare; each pending wait holds one socket to the broker. */
 export const DEFAULT_MAX_PENDING_APPROVALS = 20_000;
+/** How often a deferred job awaiting approval looks at its approval again when no webhook resumed it. */
+export const DEFAULT_DEFERRED_RECHECK_INTERVAL = 30_000;
 
 /** Everything SesameConfig holds, already validated (resolve-sesame-config.ts builds it from the module's options). */
 export interface SesameSettings {
@@ -22,6 +24,10 @@ export interface SesameSettings {
   webhookClaimLease: number;
   /** Most blocking approvals this process waits on at once. */
   maxPendingApprovals: number;
+  /** Deferred jobs: how long a job awaiting approval stays delayed before it looks again (ms). */
+  deferredRecheckInterval: number;
+  /** Deferred jobs: where the broker delivers the decision webhook that resumes a job, unless the decorator names one. */
+  deferredCallbackUrl: string | undefined;
 }
 
 /**
@@ -39,6 +45,8 @@ export class SesameConfig {
   readonly webhookIdTtl: number;
   readonly webhookClaimLease: number;
   readonly maxPendingApprovals: number;
+  readonly deferredRecheckInterval: number;
+  readonly deferredCallbackUrl: string | undefined;
 
   constructor(settings: SesameSettings) {
     this.#client = settings.client;
@@ -49,6 +57,8 @@ export class SesameConfig {
     this.webhookIdTtl = settings.webhookIdTtl;
     this.webhookClaimLease = settings.webhookClaimLease;
     this.maxPendingApprovals = settings.maxPendingApprovals;
+    this.deferredRecheckInterval = settings.deferredRecheckInterval;
+    this.deferredCallbackUrl = settings.deferredCallbackUrl;
   }
 
   get bindingKey(): KeyObject {
@@ -57,8 +67,8 @@ export class SesameConfig {
 
   /** What logging or inspecting the config shows: the settings, never a secret (also with `getters: true`). */
   toJSON(): Record<string, unknown> {
-    const { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals } = this;
-    return { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals, webhookSecrets: this.#webhookSecrets.length };
+    const { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals, deferredRecheckInterval, deferredCallbackUrl } = this;
+    return { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals, deferredRecheckInterval, deferredCallbackUrl, webhookSecrets: this.#webhookSecrets.length };
   }
 
   [inspect.custom](): string {

@@ -1,7 +1,7 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
-import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsInt, IsObject, IsOptional, IsString, IsUrl, Max, Min } from 'class-validator';
 import { resolveClientOptions, type ResolvedClientOptions } from '../client/sesame-client.options.js';
-import { DEFAULT_MAX_PENDING_APPROVALS, DEFAULT_WEBHOOK_CLAIM_LEASE, DEFAULT_WEBHOOK_ID_TTL, SesameConfig } from '../config/sesame.config.js';
+import { DEFAULT_DEFERRED_RECHECK_INTERVAL, DEFAULT_MAX_PENDING_APPROVALS, DEFAULT_WEBHOOK_CLAIM_LEASE, DEFAULT_WEBHOOK_ID_TTL, SesameConfig } from '../config/sesame.config.js';
 import { SesameConfigError } from '../errors.js';
 import { validatePlain } from '../validation/validate-plain.js';
 import { MIN_WEBHOOK_SECRET_BYTES } from '../webhooks/webhook-verifier.js';
@@ -14,6 +14,12 @@ class ModuleOptionRules {
   @IsOptional() @IsInt() @Min(1_000) @Max(3_600_000) webhookClaimLease?: number;
   @IsOptional() @IsInt() @Min(1) maxPendingApprovals?: number;
   @IsOptional() @IsString() bindingSecret?: string;
+  @IsOptional() @IsObject() deferred?: object;
+}
+
+class DeferredOptionRules {
+  @IsOptional() @IsInt() @Min(100) @Max(86_400_000) recheckInterval?: number;
+  @IsOptional() @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }) callbackUrl?: string;
 }
 
 /** Runs at bootstrap (inside the provider factory), so a bad option stops the app before it listens. */
@@ -29,12 +35,16 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
     webhookClaimLease,
     maxPendingApprovals,
     bindingSecret: bindingSecretOption,
+    deferred,
     store: _store,
     env = process.env,
     ...clientOptions
   } = options ?? {};
   const bindingSecret = bindingSecretOption ?? (env.SESAME_BINDING_SECRET || undefined);
-  const problems = validatePlain(ModuleOptionRules, { webhookTolerance, webhookIdTtl, webhookClaimLease, maxPendingApprovals, bindingSecret });
+  const problems = [
+    ...validatePlain(ModuleOptionRules, { webhookTolerance, webhookIdTtl, webhookClaimLease, maxPendingApprovals, bindingSecret, deferred }),
+    ...(typeof deferred === 'object' && deferred !== null ? validatePlain(DeferredOptionRules, deferred).map((p) => `deferred.${p}`) : []),
+  ];
   if (typeof bindingSecret === 'string' && (bindingSecret.trim() !== bindingSecret || bindingSecret.length < 32)) {
     // A trailing newline from a secrets file would make replicas that trim it disagree.
     problems.push('bindingSecret: must be at least 32 characters with no leading or trailing whitespace');
@@ -78,6 +88,8 @@ export function resolveSesameConfig(options: SesameModuleOptions | undefined): S
     bindingKey: bindingKeyFrom(bindingSecret ?? client.apiKey),
     webhookClaimLease: webhookClaimLease ?? DEFAULT_WEBHOOK_CLAIM_LEASE,
     maxPendingApprovals: maxPendingApprovals ?? DEFAULT_MAX_PENDING_APPROVALS,
+    deferredRecheckInterval: deferred?.recheckInterval ?? DEFAULT_DEFERRED_RECHECK_INTERVAL,
+    deferredCallbackUrl: deferred?.callbackUrl,
   });
 }
 

@@ -40,6 +40,20 @@ export interface SesameModuleOptions extends Omit<SesameClientOptions, 'env'> {
    * (needs the `ioredis` package) or your own ApprovalStore instance.
    */
   store?: ApprovalStoreOption;
+  /** `mode: 'deferred'` BullMQ jobs (see README, "Deferred approvals on BullMQ"). */
+  deferred?: {
+    /**
+     * How long a job awaiting approval stays delayed before it looks at its approval again, in ms, when no
+     * decision webhook resumed it first. Default 30_000; a decorator's `recheckInterval` overrides it.
+     */
+    recheckInterval?: number;
+    /**
+     * Where the broker delivers the decision webhook that resumes a job at once: the app's `webhookPath`
+     * as the broker reaches it (`https://api.example.com/sesame/webhook`). A decorator's `callbackUrl`
+     * overrides it. Without one, jobs resume at their next re-check.
+     */
+    callbackUrl?: string;
+  };
   /** Where env fallbacks are read from. Default `process.env`. */
   env?: Record<string, string | undefined>;
 }

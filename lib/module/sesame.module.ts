@@ -9,6 +9,8 @@ import { ApprovalGateExplorer } from '../approval-gate/approval-gate.explorer.js
 import { ApprovalGateInterceptor } from '../approval-gate/approval-gate.interceptor.js';
 import { APPROVAL_POLICY_CLASS, ApprovalPolicyHost } from '../approval-gate/approval-policy.host.js';
 import { ApprovalRequestContext } from '../approval-gate/approval-request.context.js';
+import { DeferredApprovals } from '../approval-gate/deferred/deferred-approvals.js';
+import { APPROVAL_DECISION_LISTENER } from '../nest-webhooks/approval-decision.listener.js';
 import { ApprovalDecisionDispatcher } from '../nest-webhooks/approval-decision.dispatcher.js';
 import { DecisionHandlerExplorer } from '../nest-webhooks/decision-handler.explorer.js';
 import { createSesameWebhookController } from '../nest-webhooks/sesame-webhook.controller.js';
@@ -37,6 +39,9 @@ const providers: Provider[] = [
   ApprovalPolicyHost,
   ApprovalGate,
   ApprovalGateExplorer,
+  DeferredApprovals,
+  // Decision webhooks resume the deferred jobs they decide (the dispatcher cannot import the gate's floor).
+  { provide: APPROVAL_DECISION_LISTENER, useExisting: DeferredApprovals },
   // Only runs when something threw: ungated routes pay nothing on success. Gated routes carry their own interceptor.
   { provide: APP_FILTER, useClass: ApprovalExceptionFilter },
   SesameWebhookVerifier,

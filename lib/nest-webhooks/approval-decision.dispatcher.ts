@@ -1,7 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { ApprovalStore } from '../approval-store/approval-store.interface.js';
 import { SesameConfig } from '../config/sesame.config.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
+import { APPROVAL_DECISION_LISTENER, type ApprovalDecisionListener } from './approval-decision.listener.js';
 import { describe } from './describe-reason.js';
 import { DecisionHandlerExplorer, type DecisionHandler } from './decision-handler.explorer.js';
 import { WebhookInbox, type WebhookDispatchResult } from './webhook-inbox.js';
@@ -22,6 +23,7 @@ export class ApprovalDecisionDispatcher {
     private readonly explorer: DecisionHandlerExplorer,
     config: SesameConfig,
     @Inject(ApprovalStore) store: ApprovalStore,
+    @Optional() @Inject(APPROVAL_DECISION_LISTENER) private readonly listener?: ApprovalDecisionListener,
   ) {
     this.#inbox = new WebhookInbox(store, config.webhookClaimLease, config.webhookIdTtl, this.logger);
   }
@@ -37,16 +39,19 @@ export class ApprovalDecisionDispatcher {
    * an AggregateError of their errors, so the webhook endpoint answers 500 and the broker redelivers.
    */
   async dispatch(payload: ApprovalDecisionPayload): Promise<number> {
-    const matching = this.explorer.handlers.filter((h) => h.actions === null || h.actions.includes(payload.action));
+    const handlers = this.explorer.handlers.filter((h) => h.actions === null || h.actions.includes(payload.action));
+    // The module's own listener (deferred jobs) hears every decision, and fails the dispatch like a handler; it is not counted as one.
+    const listener = this.listener?.active ? [{ name: 'SesameModule (deferred jobs)', invoke: (decision: ApprovalDecisionPayload) => this.listener!.onDecision(decision) }] : [];
+    const matching: Pick<DecisionHandler, 'name' | 'invoke'>[] = [...handlers, ...listener];
     const results = await Promise.allSettled(
       // Each handler gets its own copy: one mutating the payload must not change what the others see.
       matching.map(async (handler) => handler.invoke({ ...payload, decidedAt: new Date(payload.decidedAt.getTime()) })),
     );
-    const failures: { handler: DecisionHandler; reason: unknown }[] = [];
+    const failures: { handler: Pick<DecisionHandler, 'name'>; reason: unknown }[] = [];
     results.forEach((result, i) => {
       if (result.status === 'rejected') failures.push({ handler: matching[i], reason: result.reason });
     });
-    if (failures.length === 0) return matching.length;
+    if (failures.length === 0) return handlers.length;
 
     const about = `the ${payload.status} decision of approval ${payload.approvalId} (${payload.action}, webhook ${payload.webhookId})`;
     for (const { handler, reason } of failures) {
