@@ -34,6 +34,7 @@ export { ApprovalDecisionDispatcher, type WebhookDispatchResult } from './nest-w
 export { SesameClient } from './client/sesame-client.js';
 export type { SesameClientOptions } from './client/sesame-client.options.js';
 export type { RetryOptions } from './client/retry-policy.js';
+export type { AxiosLikeClient, HttpServiceLike, SesameAxiosRequestConfig, SesameAxiosResponse, SesameHttpClient } from './client/http-client.option.js';
 export { Approval } from './client/approval.js';
 export type { ApprovalsResource } from './client/approvals.resource.js';
 export type { ApprovalContext, ApprovalData, ApprovalStatus, TriggerApprovalInput, WaitOptions } from './client/approval.types.js';

@@ -1,19 +1,20 @@
 import { BrokerProtocolError, SesameClient } from '../../lib/index.js';
 import { ScriptedServer, wireApproval } from '../support/scripted-server.js';
+import { CLIENT_TRANSPORTS, transportOptions } from '../support/client-transports.js';
 
 /**
  * A broker that answers a read or a wait with a different approval than the one asked about is off
  * protocol, and must not count as a decision: otherwise an approval of one operation could release
  * another (found by the broker-response fuzzing).
  */
-describe('an answer about another approval', () => {
+describe.each(CLIENT_TRANSPORTS)('an answer about another approval (%s HTTP client)', (transport) => {
   let server: ScriptedServer;
   let client: SesameClient;
   const approvedOther = wireApproval({ id: 'apr_other', status: 'approved', decided_at: '2026-11-24T08:01:00.000Z' });
 
   beforeEach(async () => {
     server = await ScriptedServer.start();
-    client = new SesameClient({ apiKey: 'sk_test_other_answer', baseUrl: server.url, retry: { retries: 0 } });
+    client = new SesameClient({ apiKey: 'sk_test_other_answer', baseUrl: server.url, retry: { retries: 0 }, ...transportOptions(transport) });
   });
   afterEach(async () => {
     client.close();

@@ -11,16 +11,17 @@ import {
 } from '../../lib/index.js';
 import { SESAME_PACKAGE_VERSION } from '../../lib/version.js';
 import { ScriptedServer, wireApproval } from '../support/scripted-server.js';
+import { CLIENT_TRANSPORTS, transportOptions } from '../support/client-transports.js';
 
 const API_KEY = 'sk_test_SECRET_faults_7f3a';
 
-describe('SesameClient against a misbehaving broker', () => {
+describe.each(CLIENT_TRANSPORTS)('SesameClient against a misbehaving broker (%s HTTP client)', (transport) => {
   let server: ScriptedServer;
   let client: SesameClient;
 
   beforeEach(async () => {
     server = await ScriptedServer.start();
-    client = new SesameClient({ apiKey: API_KEY, baseUrl: server.url, requestTimeout: 500, retry: { retries: 3, minDelay: 1, maxDelay: 5 } });
+    client = new SesameClient({ apiKey: API_KEY, baseUrl: server.url, requestTimeout: 500, retry: { retries: 3, minDelay: 1, maxDelay: 5 }, ...transportOptions(transport) });
   });
   afterEach(async () => {
     client.close();
@@ -85,7 +86,7 @@ describe('SesameClient against a misbehaving broker', () => {
   });
 
   it('gives up at once when Retry-After is longer than the bound', async () => {
-    const strict = new SesameClient({ apiKey: API_KEY, baseUrl: server.url, retry: { retries: 3, minDelay: 1, maxRetryAfter: 1_000 } });
+    const strict = new SesameClient({ apiKey: API_KEY, baseUrl: server.url, retry: { retries: 3, minDelay: 1, maxRetryAfter: 1_000 }, ...transportOptions(transport) });
     server.script({ status: 429, headers: { 'retry-after': '120' } });
     await expect(strict.approvals.get('apr_scripted')).rejects.toBeInstanceOf(BrokerUnavailableError);
     expect(server.requests).toHaveLength(1);

@@ -1,18 +1,19 @@
 import { ApprovalAborted, SesameClient } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
+import { CLIENT_TRANSPORTS, transportOptions } from '../support/client-transports.js';
 
 /**
  * SesameModule closes its client when the app shuts down. A wait still in flight must end then,
  * typed, instead of reconnecting through the closed client and keeping the process alive until its
  * own timeout (found by the fault-injection suite: handles left after app.close()).
  */
-describe('SesameClient.close()', () => {
+describe.each(CLIENT_TRANSPORTS)('SesameClient.close() (%s HTTP client)', (transport) => {
   let broker: LocalBroker;
   let client: SesameClient;
 
   beforeEach(async () => {
     broker = await LocalBroker.start();
-    client = new SesameClient({ apiKey: broker.apiKey, baseUrl: broker.url, retry: { retries: 4, minDelay: 50, maxDelay: 100 } });
+    client = new SesameClient({ apiKey: broker.apiKey, baseUrl: broker.url, retry: { retries: 4, minDelay: 50, maxDelay: 100 }, ...transportOptions(transport) });
   });
   afterEach(async () => {
     client.close();

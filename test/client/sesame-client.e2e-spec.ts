@@ -11,14 +11,15 @@ import {
   type ApprovalDecisionPayload,
 } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
+import { CLIENT_TRANSPORTS, transportOptions } from '../support/client-transports.js';
 
-describe('SesameClient against the local broker', () => {
+describe.each(CLIENT_TRANSPORTS)('SesameClient against the local broker (%s HTTP client)', (transport) => {
   let broker: LocalBroker;
   let client: SesameClient;
 
   beforeEach(async () => {
     broker = await LocalBroker.start({ webhookRetry: { attempts: 4, baseDelayMs: 20 } });
-    client = new SesameClient({ apiKey: broker.apiKey, baseUrl: broker.url, env: {} });
+    client = new SesameClient({ apiKey: broker.apiKey, baseUrl: broker.url, env: {}, ...transportOptions(transport) });
   });
   afterEach(async () => {
     client.close();
@@ -94,7 +95,7 @@ describe('SesameClient against the local broker', () => {
   });
 
   it('maps 401, 404 and 422 from the broker', async () => {
-    const wrongKey = new SesameClient({ apiKey: 'sk_test_wrong', baseUrl: broker.url, env: {} });
+    const wrongKey = new SesameClient({ apiKey: 'sk_test_wrong', baseUrl: broker.url, env: {}, ...transportOptions(transport) });
     await expect(wrongKey.approvals.get('apr_x')).rejects.toBeInstanceOf(SesameAuthError);
     wrongKey.close();
     await expect(client.approvals.get('apr_does_not_exist')).rejects.toBeInstanceOf(NotFoundError);

@@ -14,6 +14,8 @@ const OPTIONAL = [
   'socket.io',
   'ws',
   'ioredis',
+  'axios',
+  '@nestjs/axios',
 ];
 
 it('importing the package loads no optional integration, and a serving REST app with a gated route imports none itself', () => {
