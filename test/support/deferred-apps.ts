@@ -2,7 +2,7 @@ import net from 'node:net';
 import { Injectable, Module, type DynamicModule, type INestApplication, type Provider, type Type } from '@nestjs/common';
 import { BullModule, getQueueToken, Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job, Queue } from 'bullmq';
-import { RequireApproval, SesameModule, type SesameModuleOptions } from '../../lib/index.js';
+import { RequireApproval, SesameModule, type ApprovalPolicy, type SesameModuleOptions } from '../../lib/index.js';
 import { createApp, type AdapterName, type CapturingLogger } from './nest-apps.js';
 
 export const WEBHOOK_PATH = '/sesame/webhook';
@@ -59,6 +59,9 @@ export interface DeferredAppOptions {
   webhooks?: boolean;
   processors?: Type[];
   providers?: Provider[];
+  controllers?: Type[];
+  /** SesameModule's `policy` extra. */
+  policy?: Type<ApprovalPolicy>;
   concurrency?: number;
   logger?: CapturingLogger | false;
   imports?: DynamicModule[];
@@ -87,10 +90,12 @@ export async function startDeferredApp(options: DeferredAppOptions): Promise<Def
         ...(webhooks && { webhookPath: WEBHOOK_PATH }),
         ...options.sesame,
         deferred: { ...(webhooks && { callbackUrl: `${url}${WEBHOOK_PATH}` }), ...options.sesame.deferred },
+        ...(options.policy && { policy: options.policy }),
       }),
       ...(options.imports ?? []),
     ],
     providers: [JobLedger, ...processors, ...(options.providers ?? [])],
+    controllers: options.controllers ?? [],
   })
   class DeferredAppModule {}
   const { app, logger } = await createApp(options.adapter ?? 'express', { imports: [DeferredAppModule] }, options.logger === undefined ? {} : { logger: options.logger });
@@ -98,7 +103,13 @@ export async function startDeferredApp(options: DeferredAppOptions): Promise<Def
     // Set before init creates the workers: @nestjs/bullmq reads @Processor's options then.
     for (const processor of processors) Reflect.defineMetadata('bullmq:worker_metadata', { concurrency: options.concurrency }, processor);
   }
-  await app.listen(port, '127.0.0.1');
+  try {
+    await app.listen(port, '127.0.0.1');
+  } catch (error) {
+    // A boot that failed may have started BullMQ's workers already: closed, or they would take later tests' jobs.
+    await app.close().catch(() => undefined);
+    throw error;
+  }
   return { app, url, queue: app.get<Queue<PayoutData>>(getQueueToken(QUEUE)), ledger: app.get(JobLedger), logger };
 }
 

@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import { generateWebhookSecret } from '../../../lib/index.js';
 import { LocalBroker } from '../../../lib/testing/index.js';
 import { startDeferredApp, waitForJobState, type DeferredApp, type PayoutData } from '../../support/deferred-apps.js';
+import { FaultProxy } from '../../support/fault-proxy.js';
 import { RedisServer } from '../../support/redis-server.js';
 
 const SECRET = generateWebhookSecret();
@@ -19,15 +20,17 @@ describe('deferred approvals on BullMQ', () => {
   let broker: LocalBroker;
   let subject: DeferredApp;
 
-  async function start(options: { webhooks?: boolean; recheckInterval?: number } = {}) {
+  async function start(options: { webhooks?: boolean; recheckInterval?: number; baseUrl?: string; storeUrl?: string } = {}) {
     subject = await startDeferredApp({
       redisPort: redis.port,
       webhooks: options.webhooks,
       sesame: {
         apiKey: API_KEY,
-        baseUrl: broker.url,
+        baseUrl: options.baseUrl ?? broker.url,
         webhookSecret: SECRET,
-        store: { type: 'redis', url: redis.url },
+        // No retries inside one attempt: a broker or store failure fails the attempt, for BullMQ to retry.
+        retry: { retries: 0 },
+        store: { type: 'redis', url: options.storeUrl ?? redis.url },
         // Long unless told: a job that resumes sooner was resumed by its webhook.
         deferred: { recheckInterval: options.recheckInterval ?? 60_000 },
       },
@@ -106,7 +109,7 @@ describe('deferred approvals on BullMQ', () => {
     expect(subject.ledger.ranFor(job.id!)).toBe(1);
   });
 
-  it("a job whose data changed while it waited does not run on the approval of the data the human saw", async () => {
+  it('a job whose data changed while it waited does not run on the approval of the data the human saw', async () => {
     await start();
     const { job, approval } = await addAndAwaitApproval({ amount: 10, iban: 'ES91' });
     await job.updateData({ amount: 10_000, iban: 'XX00' });
@@ -134,4 +137,65 @@ describe('deferred approvals on BullMQ', () => {
     expect(await subject.queue.getJob(job.id!)).toBeUndefined();
     expect(subject.ledger.runs).toEqual([]);
   });
+
+  describe('the broker or the store unavailable: the attempt fails, BullMQ retries it, and the same approval is found again', () => {
+    let proxy: FaultProxy;
+    beforeEach(async () => {
+      proxy = await FaultProxy.start(broker.url);
+    });
+    afterEach(async () => {
+      await proxy.stop();
+    });
+
+    it.each([
+      ['answers 503', { kind: 'status', status: 503 }],
+      ['creates the approval but its answer is lost', { kind: 'drop-response' }],
+    ] as const)('the broker %s on the first trigger', async (_name, fault) => {
+      let faults = 0;
+      proxy.plan = (request) => (request.kind === 'trigger' && faults++ === 0 ? fault : { kind: 'pass' });
+      await start({ baseUrl: proxy.url });
+      const { job, approval } = await addAndAwaitApproval({ amount: 64, iban: 'PT50' }, { attempts: 4, backoff: { type: 'fixed', delay: 50 } });
+      await broker.approve(approval.id);
+      const done = await waitForJobState(subject.queue, job.id!, 'completed', 5_000);
+      expect(done.returnvalue).toBe('sent 64');
+      // The failed attempt, then the one that ran (BullMQ counts it too).
+      expect(done.attemptsMade).toBeGreaterThanOrEqual(2);
+      expect(faults).toBeGreaterThanOrEqual(2);
+      expect(subject.ledger.ranFor(job.id!)).toBe(1);
+      // One approval for the job, however many attempts it took to find it.
+      expect(broker.list().filter((a) => a.action === 'payouts.send')).toHaveLength(1);
+    });
+
+    it('the store is down when the approved job resumes: retried until it is back, then runs once', async () => {
+      const store = await RedisServer.start();
+      try {
+        // The webhook is refused while the store is down (its id is claimed there first): the re-check resumes the job.
+        await start({ storeUrl: store.url, recheckInterval: 300 });
+        const { job, approval } = await addAndAwaitApproval({ amount: 81, iban: 'SE45' }, { attempts: 20, backoff: { type: 'fixed', delay: 100 } });
+        await store.stop();
+        await broker.approve(approval.id);
+        // Resumed by its re-check, the attempt fails on the store: BullMQ backs off and tries again.
+        const retried = await waitUntil(async () => ((await subject.queue.getJob(job.id!))?.attemptsMade ?? 0) >= 2);
+        expect(retried).toBe(true);
+        expect(subject.ledger.runs).toEqual([]);
+        await store.start();
+        const done = await waitForJobState(subject.queue, job.id!, 'completed', 10_000);
+        expect(done.failedReason ?? '').toContain('store');
+        expect(subject.ledger.ranFor(job.id!)).toBe(1);
+        expect(broker.list()).toHaveLength(1);
+      } finally {
+        await subject.app.close();
+        await store.stop();
+      }
+    });
+  });
 });
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
