@@ -318,7 +318,9 @@ export class ApprovalGate implements ApprovalGateRunner {
     if (this.policies.policy !== undefined || this.policies.unresolved || call.metadata.when !== undefined) {
       const decided = await this.needsHuman(call, undefined);
       if (decided !== 'ask') {
-        if (this.bindJob(call, job) !== digest) throw new ApprovalConditionError(call.className, call.methodName, `its job changed while ${decided} decided it needs no approval`);
+        if (this.bindJob(call, job) !== digest) {
+          throw new ApprovalConditionError(call.className, call.methodName, `its job changed while ${decided} decided it needs no approval`);
+        }
         this.logger.debug(`Approval not needed: action=${call.metadata.action} (${decided}) runs ${call.className}.${call.methodName} for job ${job.label}`);
         return async () => call.method.apply(call.instance, call.args);
       }
@@ -382,7 +384,9 @@ export class ApprovalGate implements ApprovalGateRunner {
 
   /** Runs the method; a failure is recorded first, so BullMQ's retry of this job may run it again under the same approval. */
   private async runJob(call: GatedCall, job: DeferredJob, approval: Approval, run: number): Promise<unknown> {
-    this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName} for job ${job.label}${run > 0 ? ` (run ${run + 1})` : ''}`);
+    this.logger.log(
+      `Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName} for job ${job.label}${run > 0 ? ` (run ${run + 1})` : ''}`,
+    );
     try {
       return await call.method.apply(call.instance, call.args);
     } catch (error) {
