@@ -1,7 +1,9 @@
 /**
  * One run of benchmark 2, in a fresh process (so memory figures start clean), started with --expose-gc:
  *
- *   node --expose-gc bench/support/many-waiters-run.mjs gated|floor COUNT
+ *   node --expose-gc bench/support/many-waiters-run.mjs gated|gated-axios|floor COUNT
+ *
+ * `gated-axios`: the same app with an axios instance as the client's httpClient (http-client.bench.mjs).
  *
  * Holds COUNT waits against a broker in a child process, measures memory and sockets, has the broker
  * decide them all, and measures the time until every waiter resumed. Prints one JSON line.
@@ -14,10 +16,17 @@ import { LongPollFloorClient } from './long-poll-floor.mjs';
 
 const [mode, countArg] = process.argv.slice(2);
 const count = Number(countArg);
-if (!['gated', 'floor'].includes(mode) || !Number.isInteger(count) || count < 1) {
-  throw new Error('usage: many-waiters-run.mjs gated|floor COUNT');
+if (!['gated', 'gated-axios', 'floor'].includes(mode) || !Number.isInteger(count) || count < 1) {
+  throw new Error('usage: many-waiters-run.mjs gated|gated-axios|floor COUNT');
 }
 if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
+
+/** A plain axios instance with a keep-alive agent of its own, as the default client has: only the HTTP client differs. */
+async function axiosClient() {
+  const [{ default: axios }, { default: http }] = await Promise.all([import('axios'), import('node:http')]);
+  const agent = new http.Agent({ keepAlive: true });
+  return { httpClient: axios.create({ httpAgent: agent }), agent };
+}
 
 async function settledMemory() {
   for (let i = 0; i < 3; i++) {
@@ -32,7 +41,7 @@ function openSockets() {
   return process.getActiveResourcesInfo().filter((name) => name === 'TCPSocketWrap').length;
 }
 
-const server = await forkHelper('./broker-process.mjs', [mode === 'gated' ? 'local' : 'floor']);
+const server = await forkHelper('./broker-process.mjs', [mode === 'floor' ? 'floor' : 'local']);
 let resumed = 0;
 let allResumed;
 const everyoneResumed = new Promise((resolve) => (allResumed = resolve));
@@ -42,9 +51,10 @@ const onResume = () => {
 
 let start;
 let close;
-if (mode === 'gated') {
+if (mode !== 'floor') {
   const broker = { url: server.info.url, apiKey: server.info.apiKey };
-  const { app, gated, log } = await createGatedContext(broker);
+  const viaAxios = mode === 'gated-axios' ? await axiosClient() : undefined;
+  const { app, gated, log } = await createGatedContext(broker, viaAxios ? { httpClient: viaAxios.httpClient } : {});
   log.started = onResume;
   // Warm the code paths (and the JIT) so the baseline is not taken before anything was ever loaded.
   for (let i = 0; i < 50; i++) gated.resume(`warm_${i}`);
@@ -53,7 +63,8 @@ if (mode === 'gated') {
   while (resumed < 50) await setImmediate();
   resumed = 0;
   start = (key) => gated.resume(key);
-  close = () => app.close();
+  // The instance's agent is the app's to close, not the client's.
+  close = () => app.close().then(() => viaAxios?.agent.destroy());
 } else {
   const client = new LongPollFloorClient(server.info.port, onResume);
   for (let i = 0; i < 50; i++) client.wait(`warm_${i}`);
