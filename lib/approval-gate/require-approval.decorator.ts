@@ -1,5 +1,6 @@
 import { UseFilters, UseInterceptors } from '@nestjs/common';
 import { SesameConfigError } from '../errors.js';
+import { documentApprovalAnswers } from './approval-api-docs.js';
 import { ApprovalExceptionFilter } from './approval-exception.filter.js';
 import { ApprovalGateInterceptor } from './approval-gate.interceptor.js';
 import { createGatedMethod, isGatedMethod, isSkippedMethod, LIFECYCLE_HOOKS, methodLabel } from './gated-method.js';
@@ -85,6 +86,7 @@ function gated(method: AnyMethod, key: string | symbol, metadata: RequireApprova
   Reflect.defineMetadata(REQUIRE_APPROVAL_METADATA, metadata, replacement);
   UseInterceptors(ApprovalGateInterceptor)(replacement, key, { value: replacement });
   UseFilters(ApprovalExceptionFilter)(replacement, key, { value: replacement });
+  documentApprovalAnswers(replacement, metadata);
   return replacement;
 }
 

@@ -14,6 +14,8 @@ const OPTIONAL = [
   'socket.io',
   'ws',
   'ioredis',
+  '@nestjs/swagger',
+  'swagger-ui-dist',
   'axios',
   '@nestjs/axios',
 ];
