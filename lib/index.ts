@@ -30,6 +30,9 @@ export { SesameWebhookPayload } from './nest-webhooks/sesame-webhook-payload.dec
 export { OnApprovalDecision } from './nest-webhooks/on-approval-decision.decorator.js';
 export { ApprovalDecisionDispatcher, type WebhookDispatchResult } from './nest-webhooks/approval-decision.dispatcher.js';
 
+// Health checks with @nestjs/terminus (loaded only when the indicator starts).
+export { SesameHealthIndicator, type SesameHealthCheckOptions, type SesameHealthResult } from './health/sesame-health.indicator.js';
+
 // The client.
 export { SesameClient } from './client/sesame-client.js';
 export type { SesameClientOptions } from './client/sesame-client.options.js';

@@ -13,7 +13,7 @@ const FLOORS = [
   ['protocol', 'errors.ts', 'version.ts', 'validation'], // the v1 wire and what every part shares
   ['client', 'webhooks', 'approval-store', 'local-broker'], // speak the wire, sign and verify, keep state
   ['config'], // the validated settings the Nest side reads
-  ['approval-gate', 'nest-webhooks'], // the gate and the Nest adapters
+  ['approval-gate', 'nest-webhooks', 'health'], // the gate and the Nest adapters
   ['module'], // SesameModule wires them
   ['index.ts', 'testing', 'cli'], // the public entries
 ];

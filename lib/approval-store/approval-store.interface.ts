@@ -35,6 +35,12 @@ export interface ApprovalStore {
   /** Drops the claim, or the done mark, of `token` (nothing else), so the key can be claimed again. */
   release(key: string, token: string): Promise<void>;
 
+  /**
+   * Resolves when the backend answers, rejects (ApprovalStoreUnavailableError) when it does not: for health
+   * checks (SesameHealthIndicator). Stores with no backend to reach (the in-memory one) leave it out.
+   */
+  ping?(): Promise<void>;
+
   /** Frees connections and timers. Called at app shutdown only for stores the module created itself. */
   close?(): Promise<void>;
 }

@@ -164,6 +164,12 @@ export class RedisApprovalStore implements ApprovalStore {
     await this.#run('release', () => this.#client.call('EVAL', RELEASE_SCRIPT, 1, this.#prefix + key, `claim:${token}`, `done:${token}`));
   }
 
+  /** One PING, bounded by commandTimeout like every command: rejects with ApprovalStoreUnavailableError unless Redis answers PONG. */
+  async ping(): Promise<void> {
+    const reply = await this.#run('ping', () => this.#client.call('PING'));
+    if (reply !== 'PONG') throw new ApprovalStoreUnavailableError('ping', this.#redact(`unexpected reply ${JSON.stringify(reply)}`));
+  }
+
   /** Detaches from the client; quits it too when the store created it. */
   async close(): Promise<void> {
     this.#closing = true;
