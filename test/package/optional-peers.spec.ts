@@ -18,6 +18,7 @@ const OPTIONAL = [
   'swagger-ui-dist',
   'axios',
   '@nestjs/axios',
+  '@nestjs/terminus',
 ];
 
 it('importing the package loads no optional integration, and a serving REST app with a gated route imports none itself', () => {
