@@ -3,7 +3,6 @@ import { Body, Controller, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ApiCreatedResponse, ApiProperty, DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { RequireApproval, SesameModule } from 'nestjs-sesame';
-import { PaymentsService, RefundDto } from './support.js';
 
 class RefundResult {
   @ApiProperty() refunded!: number;
@@ -31,3 +30,5 @@ export async function bootstrap() {
   SwaggerModule.setup('docs', app, document);
   await app.listen(3000);
 }
+
+import { PaymentsService, RefundDto } from './support.js';
