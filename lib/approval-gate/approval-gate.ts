@@ -302,27 +302,32 @@ export class ApprovalGate implements ApprovalGateRunner {
    */
   protected async runDeferred(call: GatedCall): Promise<unknown> {
     const bullmq = await this.deferred.bullmq();
-    const job = DeferredJob.of(call);
-    let run: () => Promise<unknown>;
+    let job: DeferredJob | undefined;
+    let decided: DeferredDecision;
     try {
-      run = await this.decideDeferred(call, job, bullmq);
+      job = DeferredJob.of(call);
+      decided = await this.decideDeferred(call, job, bullmq);
+      // The job's data is a live object: checked again with no await before the run.
+      if (this.bindJob(call, job) !== decided.digest) {
+        throw decided.approval
+          ? this.mismatch(call, 'approval_mismatch', decided.approval.id, `Job ${job.label} changed after approval ${decided.approval.id} was asked for it; nothing ran`)
+          : new ApprovalConditionError(call.className, call.methodName, `its job changed while ${decided.by} decided it needs no approval`);
+      }
     } catch (error) {
       throw deferredFailure(bullmq, job, error);
     }
-    return run();
+    if (!decided.approval) return call.method.apply(call.instance, call.args);
+    return this.runJob(call, job, decided.approval, decided.run);
   }
 
-  /** Everything before the method runs; answers how to run it. */
-  private async decideDeferred(call: GatedCall, job: DeferredJob, bullmq: BullmqModule): Promise<() => Promise<unknown>> {
+  /** Everything before the method runs: the policy and `when`, then the approval and the run it allows. */
+  private async decideDeferred(call: GatedCall, job: DeferredJob, bullmq: BullmqModule): Promise<DeferredDecision> {
     const digest = this.bindJob(call, job);
     if (this.policies.policy !== undefined || this.policies.unresolved || call.metadata.when !== undefined) {
-      const decided = await this.needsHuman(call, undefined);
-      if (decided !== 'ask') {
-        if (this.bindJob(call, job) !== digest) {
-          throw new ApprovalConditionError(call.className, call.methodName, `its job changed while ${decided} decided it needs no approval`);
-        }
-        this.logger.debug(`Approval not needed: action=${call.metadata.action} (${decided}) runs ${call.className}.${call.methodName} for job ${job.label}`);
-        return async () => call.method.apply(call.instance, call.args);
+      const by = await this.needsHuman(call, undefined);
+      if (by !== 'ask') {
+        this.logger.debug(`Approval not needed: action=${call.metadata.action} (${by}) runs ${call.className}.${call.methodName} for job ${job.label}`);
+        return { digest, by };
       }
     }
     const input = await this.buildRequest(call, call.metadata.timeout ?? DEFAULT_DEFERRED_TIMEOUT_MS);
@@ -335,11 +340,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       throw new bullmq.DelayedError(`Sesame approval ${approval.id} pending`);
     }
     this.authorize(call, approval);
-    const runNumber = await this.takeJobRun(call, job, approval, bullmq);
-    if (this.bindJob(call, job) !== digest) {
-      throw this.mismatch(call, 'approval_mismatch', approval.id, `Job ${job.label} changed after approval ${approval.id} was asked for it; nothing ran`);
-    }
-    return () => this.runJob(call, job, approval, runNumber);
+    return { digest, approval, run: await this.takeJobRun(call, job, approval, bullmq) };
   }
 
   /** The approval recorded on the job by an earlier attempt (so an expired one fails the job), else the one its dedup key finds or creates. */
@@ -604,6 +605,10 @@ function mayChange(call: GatedCall, scope: ApprovalScope | undefined): boolean {
   return call.args.some((arg) => (typeof arg === 'object' && arg !== null) || typeof arg === 'function');
 }
 
+/** What decideDeferred() lets run: the job on its approval and the run it took, or (no approval) what let it run at once. */
+type DeferredDecision =
+  { digest: string; approval: Approval; run: number; by?: undefined } | { digest: string; approval?: undefined; run?: undefined; by: 'the policy' | 'when' };
+
 /** The single-use marks of a deferred job's runs: the first run takes the approval's own mark, as every mode does. */
 const runMark = (run: number) => (run === 0 ? '' : `:run:${run}`);
 const failureMark = (run: number) => `:failed:${run}`;
@@ -613,11 +618,11 @@ const failureMark = (run: number) => `:failed:${run}`;
  * store unavailable as they are (BullMQ retries the attempt); a refusal as an UnrecoverableError naming
  * the approval, so the job fails without retries.
  */
-function deferredFailure(bullmq: BullmqModule, job: DeferredJob, error: unknown): unknown {
+function deferredFailure(bullmq: BullmqModule, job: DeferredJob | undefined, error: unknown): unknown {
   if (!REFUSALS.some((refusal) => error instanceof refusal)) return error;
   const { code, approvalId, approvalStatus: status } = approvalOutcome(error as ApprovalError);
   const about = [code, approvalId && `approval ${approvalId}`, status && `status ${status}`].filter(Boolean).join(', ');
-  const failure = new bullmq.UnrecoverableError(`Job ${job.label} did not run (${about}): ${(error as Error).message}`);
+  const failure = new bullmq.UnrecoverableError(`Job ${job?.label ?? '(not a BullMQ job)'} did not run (${about}): ${(error as Error).message}`);
   Object.assign(failure, { cause: error, code, ...(approvalId && { approvalId }), ...(status && { status }) });
   return failure;
 }
