@@ -143,7 +143,7 @@ describe('a blocking gated method called inside a processor', () => {
       const approval = await broker.waitForApproval((a) => a.action === 'payouts.blocking' && a.status === 'pending');
       expect(await subject.queue.getJobState(job.id!)).toBe('active');
       await broker.approve(approval.id);
-      const done = await waitForJobState(subject.queue, job.id!, 'completed', 5_000);
+      const done = await waitForJobState(subject.queue, job.id!, 'completed', 15_000);
       expect(done.returnvalue).toBe('paid 12');
       expect(subject.ledger.ranFor(job.id!)).toBe(1);
     } finally {
@@ -171,7 +171,7 @@ describe('deferred jobs and the module policy', () => {
       expect((await waitForJobState(subject.queue, small.id!, 'completed', 5_000)).returnvalue).toBe('sent 5');
 
       const huge = await subject.queue.add('send', { amount: 2_000_000, iban: 'huge' }, { attempts: 3 });
-      const failed = await waitForJobState(subject.queue, huge.id!, 'failed', 5_000);
+      const failed = await waitForJobState(subject.queue, huge.id!, 'failed', 15_000);
       expect(failed.failedReason).toContain('approval_policy_denied');
       expect(failed.failedReason).toContain('over the payout limit');
       expect(failed.attemptsMade).toBe(1);
@@ -180,7 +180,7 @@ describe('deferred jobs and the module policy', () => {
       const approval = await broker.waitForApproval((a) => a.summary === 'Send 500 to asked' && a.status === 'pending');
       await waitForJobState(subject.queue, asked.id!, 'delayed');
       await broker.approve(approval.id);
-      await waitForJobState(subject.queue, asked.id!, 'completed', 5_000);
+      await waitForJobState(subject.queue, asked.id!, 'completed', 15_000);
       expect(subject.ledger.runs.map((r) => r.data.iban)).toEqual(['small', 'asked']);
       expect(broker.list().filter((a) => a.summary.includes('huge') || a.summary.includes('small'))).toEqual([]);
     } finally {

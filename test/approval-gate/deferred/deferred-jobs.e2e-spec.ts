@@ -48,8 +48,9 @@ describe('deferred approvals on BullMQ', () => {
 
   async function addAndAwaitApproval(data: PayoutData, opts: Parameters<DeferredApp['queue']['add']>[2] = {}) {
     const job = await subject.queue.add('send', data, opts);
-    const approval = await broker.waitForApproval((a) => a.status === 'pending' && a.summary === `Send ${data.amount} to ${data.iban}`);
-    const delayed = await waitForJobState(subject.queue, job.id!, 'delayed');
+    // Deadlines, not speed: the suites run beside others on a loaded machine.
+    const approval = await broker.waitForApproval((a) => a.status === 'pending' && a.summary === `Send ${data.amount} to ${data.iban}`, { timeoutMs: 15_000 });
+    const delayed = await waitForJobState(subject.queue, job.id!, 'delayed', 15_000);
     return { job: delayed as Job<PayoutData>, approval };
   }
 
@@ -60,7 +61,7 @@ describe('deferred approvals on BullMQ', () => {
     expect(subject.ledger.runs).toEqual([]);
 
     await broker.approve(approval.id);
-    const done = await waitForJobState(subject.queue, job.id!, 'completed', 5_000);
+    const done = await waitForJobState(subject.queue, job.id!, 'completed', 15_000);
     expect(done.returnvalue).toBe('sent 120');
     expect(subject.ledger.ranFor(job.id!)).toBe(1);
     expect(broker.list().filter((a) => a.action === 'payouts.send')).toHaveLength(1);
@@ -70,7 +71,7 @@ describe('deferred approvals on BullMQ', () => {
     await start({ webhooks: false, recheckInterval: 200 });
     const { job, approval } = await addAndAwaitApproval({ amount: 7, iban: 'FR76' });
     await broker.approve(approval.id);
-    await waitForJobState(subject.queue, job.id!, 'completed', 5_000);
+    await waitForJobState(subject.queue, job.id!, 'completed', 15_000);
     expect(subject.ledger.ranFor(job.id!)).toBe(1);
     expect(broker.list()).toHaveLength(1);
   });
@@ -79,7 +80,7 @@ describe('deferred approvals on BullMQ', () => {
     await start();
     const { job, approval } = await addAndAwaitApproval({ amount: 9_000, iban: 'IT60' }, { attempts: 3, backoff: { type: 'fixed', delay: 10 } });
     await (decision === 'deny' ? broker.deny(approval.id) : broker.expire(approval.id));
-    const failed = await waitForJobState(subject.queue, job.id!, 'failed', 5_000);
+    const failed = await waitForJobState(subject.queue, job.id!, 'failed', 15_000);
     const status = decision === 'deny' ? 'denied' : 'expired';
     expect(failed.failedReason).toContain(`approval ${approval.id}`);
     expect(failed.failedReason).toContain(`status ${status}`);
@@ -91,7 +92,7 @@ describe('deferred approvals on BullMQ', () => {
     await start();
     const { job, approval } = await addAndAwaitApproval({ amount: 50, iban: 'NL91', failFirst: 2 }, { attempts: 3, backoff: { type: 'fixed', delay: 10 } });
     await broker.approve(approval.id);
-    const done = await waitForJobState(subject.queue, job.id!, 'completed', 5_000);
+    const done = await waitForJobState(subject.queue, job.id!, 'completed', 15_000);
     // BullMQ counts the completed attempt too.
     expect(done.attemptsMade).toBe(3);
     expect(subject.ledger.runs.map((r) => r.attemptsMade)).toEqual([0, 1, 2]);
@@ -102,9 +103,9 @@ describe('deferred approvals on BullMQ', () => {
     await start();
     const { job, approval } = await addAndAwaitApproval({ amount: 75, iban: 'BE68' });
     await broker.approve(approval.id);
-    const done = await waitForJobState(subject.queue, job.id!, 'completed', 5_000);
+    const done = await waitForJobState(subject.queue, job.id!, 'completed', 15_000);
     await done.retry('completed');
-    const failed = await waitForJobState(subject.queue, job.id!, 'failed', 5_000);
+    const failed = await waitForJobState(subject.queue, job.id!, 'failed', 15_000);
     expect(failed.failedReason).toContain('approval_already_used');
     expect(subject.ledger.ranFor(job.id!)).toBe(1);
   });
@@ -114,7 +115,7 @@ describe('deferred approvals on BullMQ', () => {
     const { job, approval } = await addAndAwaitApproval({ amount: 10, iban: 'ES91' });
     await job.updateData({ amount: 10_000, iban: 'XX00' });
     await broker.approve(approval.id);
-    const failed = await waitForJobState(subject.queue, job.id!, 'failed', 5_000);
+    const failed = await waitForJobState(subject.queue, job.id!, 'failed', 15_000);
     expect(failed.failedReason).toContain('approval_mismatch');
     expect(subject.ledger.runs).toEqual([]);
   });
@@ -156,7 +157,7 @@ describe('deferred approvals on BullMQ', () => {
       await start({ baseUrl: proxy.url });
       const { job, approval } = await addAndAwaitApproval({ amount: 64, iban: 'PT50' }, { attempts: 4, backoff: { type: 'fixed', delay: 50 } });
       await broker.approve(approval.id);
-      const done = await waitForJobState(subject.queue, job.id!, 'completed', 5_000);
+      const done = await waitForJobState(subject.queue, job.id!, 'completed', 15_000);
       expect(done.returnvalue).toBe('sent 64');
       // The failed attempt, then the one that ran (BullMQ counts it too).
       expect(done.attemptsMade).toBeGreaterThanOrEqual(2);
