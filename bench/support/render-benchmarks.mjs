@@ -64,6 +64,19 @@ function manyWaiters(r) {
   ]);
 }
 
+/** The default client beside an axios httpClient, holding the same waits. */
+function httpClient(r) {
+  const a = r.value;
+  const d = r.baseline;
+  return section(r, ['', d.name, a.name, 'ratio'], 'lrrr', [
+    `| RSS growth (MiB, median) | ${fmt(d.rssGrowthMiB, 1)} | ${fmt(a.rssGrowthMiB, 1)} | ${ratio(r.ratio.rssGrowth)} |`,
+    `| heap growth (MiB, median) | ${fmt(d.heapGrowthMiB, 1)} | ${fmt(a.heapGrowthMiB, 1)} | ${ratio(r.ratio.heapGrowth)} |`,
+    `| per held wait: RSS / heap (bytes) | ${int(d.rssBytesPerWaiter)} / ${int(d.heapBytesPerWaiter)} | ${int(a.rssBytesPerWaiter)} / ${int(a.heapBytesPerWaiter)} | |`,
+    `| time until all ${int(r.count)} were held (ms, median) | ${fmt(d.allHeldMs, 1)} | ${fmt(a.allHeldMs, 1)} | ${ratio(r.ratio.allHeld)} |`,
+    `| all resumed after the decisions (ms, median) | ${fmt(d.resolveAllMs, 1)} | ${fmt(a.resolveAllMs, 1)} | ${ratio(r.ratio.resolveAll)} |`,
+  ]);
+}
+
 function webhookVerify(r) {
   // One row per body and implementation: with five implementations, columns per implementation would not fit.
   const rows = r.cases.flatMap((c) =>
@@ -131,6 +144,7 @@ function ungatedTransports(r) {
 const RENDERERS = {
   'decision-latency': decisionLatency,
   'many-waiters': manyWaiters,
+  'http-client': httpClient,
   'webhook-verify': webhookVerify,
   'gated-route': gatedRoute,
   'ungated-transports': ungatedTransports,
