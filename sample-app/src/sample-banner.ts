@@ -1,12 +1,23 @@
 import type { LocalBroker } from 'nestjs-sesame/testing';
 import { GRAPHQL_PATH } from './graphql-path.js';
+import type { SampleRedis } from './redis/sample-redis.js';
 import type { RefundLimits } from './refunds/refund-limits.js';
 
 /** The refund the banner suggests: above the default auto-approve threshold, so it waits for a human. */
 const EXAMPLE_REFUND = { paymentId: 'pay_1002', amount: 7_500, currency: 'EUR', reason: 'Customer was charged twice' };
 
-/** What the terminal shows once the sample listens: where everything is, and one request to try. */
-export function sampleBanner(apiUrl: string, embeddedBroker: LocalBroker | null, brokerUrl: string | undefined, limits: RefundLimits): string {
+export interface SampleBannerInput {
+  apiUrl: string;
+  embeddedBroker: LocalBroker | null;
+  /** The broker from the environment, when there is no embedded one. */
+  brokerUrl: string | undefined;
+  limits: RefundLimits;
+  /** The Redis deferred payouts run on; null: the webhook flow. */
+  redis: SampleRedis | null;
+}
+
+/** What the terminal shows once the sample listens: where everything is, which payout flow runs, and one request to try. */
+export function sampleBanner({ apiUrl, embeddedBroker, brokerUrl, limits, redis }: SampleBannerInput): string {
   const lines = [
     '',
     'nestjs-sesame sample: a payments admin API whose risky routes wait for a human.',
@@ -23,12 +34,21 @@ export function sampleBanner(apiUrl: string, embeddedBroker: LocalBroker | null,
   const asks = EXAMPLE_REFUND.amount >= limits.autoApproveBelow && EXAMPLE_REFUND.amount <= limits.maxRefund;
   lines.push(
     `  Policy:     ${limits.describe()}`,
+    redis
+      ? `  Payouts:    deferred BullMQ jobs on Redis ${redis.label} (${redis.origin}): POST /payouts answers 202 with the job id, the job runs once approved`
+      : '  Payouts:    webhook flow, no Redis. For deferred BullMQ payout jobs, set SESAME_SAMPLE_REDIS_URL=redis://host:port or put redis-server on PATH',
     '',
     asks ? 'Try it (the request waits until someone approves or denies it):' : 'Try it (with these SAMPLE_* limits the policy decides it at once):',
     `  curl -i -X POST ${apiUrl}/refunds -H 'content-type: application/json' -d '${JSON.stringify(EXAMPLE_REFUND)}'`,
     '',
-    `Other routes: GET ${apiUrl}/ lists them all. Ctrl+C stops the app${embeddedBroker ? ' and the broker' : ''}.`,
+    `Other routes: GET ${apiUrl}/ lists them all. Ctrl+C stops ${listed(['the app', embeddedBroker && 'the broker', redis?.origin === 'started by the sample' && 'redis-server'])}.`,
     '',
   );
   return lines.join('\n');
+}
+
+/** `the app`, `the app and the broker`, `the app, the broker and redis-server`. */
+export function listed(items: (string | false | null | undefined)[]): string {
+  const present = items.filter((item): item is string => typeof item === 'string');
+  return present.length < 2 ? (present[0] ?? '') : `${present.slice(0, -1).join(', ')} and ${present.at(-1)}`;
 }

@@ -1,4 +1,5 @@
 import { RefundLimits } from './refunds/refund-limits.js';
+import { checkRedisUrl } from './redis/redis-url.js';
 
 /** What the sample reads from its environment before Nest starts. */
 export interface SampleSettings {
@@ -10,6 +11,10 @@ export interface SampleSettings {
   brokerPort: number;
   /** True when SESAME_API_KEY or SESAME_BROKER_URL names a broker: then no embedded broker is started. */
   externalBroker: boolean;
+  /** SESAME_SAMPLE_REDIS_URL: the Redis for deferred payouts; unset, the sample starts a redis-server on PATH if there is one. */
+  redisUrl: string | undefined;
+  /** PATH, where the sample looks for redis-server. */
+  path: string;
   /** SAMPLE_AUTO_APPROVE_BELOW (default 5000) and SAMPLE_REFUND_LIMIT (default 100000), in minor units. */
   refundLimits: RefundLimits;
 }
@@ -20,6 +25,8 @@ export function readSampleSettings(env: Record<string, string | undefined>): Sam
     host: env.HOST || '127.0.0.1',
     brokerPort: portFrom(env, 'BROKER_PORT', 8787),
     externalBroker: Boolean(env.SESAME_API_KEY || env.SESAME_BROKER_URL),
+    redisUrl: env.SESAME_SAMPLE_REDIS_URL ? checkRedisUrl(env.SESAME_SAMPLE_REDIS_URL, 'SESAME_SAMPLE_REDIS_URL') : undefined,
+    path: env.PATH ?? '',
     refundLimits: new RefundLimits(minorUnitsFrom(env, 'SAMPLE_AUTO_APPROVE_BELOW', 5_000), minorUnitsFrom(env, 'SAMPLE_REFUND_LIMIT', 100_000)),
   };
 }

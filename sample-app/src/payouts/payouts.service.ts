@@ -2,9 +2,9 @@ import { Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { randomUUID } from 'node:crypto';
 import { ApprovalsService, OnApprovalDecision, type ApprovalDecisionPayload } from 'nestjs-sesame';
-import { formatMoney } from '../money.js';
 import { SESAME_WEBHOOK_PATH } from '../webhook-path.js';
 import type { CreatePayoutDto } from './create-payout.dto.js';
+import { payoutSummary } from './payout-summary.js';
 
 export type PayoutStatus = 'awaiting_approval' | 'released' | 'rejected' | 'expired';
 
@@ -22,9 +22,10 @@ export interface Payout {
 const RESULT: Record<ApprovalDecisionPayload['status'], PayoutStatus> = { approved: 'released', denied: 'rejected', expired: 'expired' };
 
 /**
- * The non-blocking flow: a payout is requested, the API answers 202 at once, and the payout is
- * released later, when the broker's signed decision webhook reaches SesameModule's endpoint and
- * runs onPayoutDecision(). Nothing waits on an open HTTP request.
+ * The non-blocking flow without Redis: a payout is requested, the API answers 202 at once, and the
+ * payout is released later, when the broker's signed decision webhook reaches SesameModule's endpoint
+ * and runs onPayoutDecision(). Nothing waits on an open HTTP request. With Redis, the sample runs
+ * payouts as deferred BullMQ jobs instead (deferred-payouts/).
  */
 @Injectable()
 export class PayoutsService {
@@ -52,7 +53,7 @@ export class PayoutsService {
     try {
       const approval = await this.approvals.trigger({
         action: 'payouts.release',
-        summary: `Pay out ${formatMoney(dto.amount, dto.currency)} to ${dto.destination}`,
+        summary: payoutSummary(dto),
         reason: 'Merchant payout requested through the API',
         context: { payoutId: payout.id, amount: dto.amount, currency: dto.currency, destination: dto.destination },
         // The webhook's dedup_key names the payout it is about.
