@@ -4,6 +4,7 @@ import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import fc from 'fast-check';
 import { ApprovalError, RequireApproval, SesameModule } from '../../lib/index.js';
 import { tally } from '../chaos/gated-call-harness.js';
+import { CLIENT_TRANSPORTS, transportOptions } from '../support/client-transports.js';
 import { startContext } from '../support/nest-apps.js';
 import { wireApproval } from '../support/scripted-server.js';
 
@@ -147,14 +148,19 @@ class Vault {
   }
 }
 
-describe(`a gated method against ${RUNS} malformed broker answers`, () => {
+describe.each(CLIENT_TRANSPORTS)(`a gated method against ${RUNS} malformed broker answers (%s HTTP client)`, (transport) => {
   const broker = new FuzzedBroker();
   let app: INestApplicationContext;
 
   beforeAll(async () => {
     const url = await broker.start();
     app = await startContext(
-      { imports: [SesameModule.forRoot({ apiKey: 'sk_test_fuzz_broker', baseUrl: url, env: {}, retry: { retries: 1, minDelay: 1, maxDelay: 2 } })], providers: [Vault] },
+      {
+        imports: [
+          SesameModule.forRoot({ apiKey: 'sk_test_fuzz_broker', baseUrl: url, env: {}, retry: { retries: 1, minDelay: 1, maxDelay: 2 }, ...transportOptions(transport) }),
+        ],
+        providers: [Vault],
+      },
       { logger: false },
     );
   });
@@ -183,7 +189,7 @@ describe(`a gated method against ${RUNS} malformed broker answers`, () => {
       { numRuns: RUNS },
     );
     console.info(
-      `broker-response fuzz: ${RUNS} malformed answers ${JSON.stringify(tally(kinds))}; outcomes ${JSON.stringify(tally(errors))}; gated method ran ${vault.opened} times`,
+      `broker-response fuzz (${transport} HTTP client): ${RUNS} malformed answers ${JSON.stringify(tally(kinds))}; outcomes ${JSON.stringify(tally(errors))}; gated method ran ${vault.opened} times`,
     );
     expect(vault.opened).toBe(0);
   }, 120_000);
