@@ -6,6 +6,10 @@ const json = (value) => `${JSON.stringify(value, null, 2)}\n`;
 
 const TYPESCRIPT = '~5.9.3';
 
+/** The machine's own Node (20) unless a consumer names another major, which run-compat fetches (scripts/fetch-node.mjs). */
+const typesNode = (node) => (node ? `^${node}` : '^20.19.0');
+const onNode = (id, node) => (node ? `${id}-node${node}` : id);
+
 const nestDeps = (major, adapter) => ({
   '@nestjs/common': `^${major}`,
   '@nestjs/core': `^${major}`,
@@ -37,7 +41,8 @@ const RUNNER_SHIMS = {
 export const PASSED_TEST_COUNTERS = {
   jest: (output) => Number(/^Tests:.*?(\d+) passed/m.exec(output)?.[1] ?? 0),
   vitest: (output) => Number(/^\s*Tests\s+.*?(\d+) passed/m.exec(output)?.[1] ?? 0),
-  'node:test': (output) => Number(/^# pass (\d+)$/m.exec(output)?.[1] ?? 0),
+  // TAP (`# pass 4`) when Node 20 writes to a pipe; Node 24's default reporter is spec (`ℹ pass 4`) there too.
+  'node:test': (output) => Number(/^(?:#|ℹ) pass (\d+)$/m.exec(output)?.[1] ?? 0),
 };
 
 const decoratorOptions = { experimentalDecorators: true, emitDecoratorMetadata: true };
@@ -93,11 +98,12 @@ module.exports = {
   };
 }
 
-/** Nest 12 as ESM (its packages are ESM-only), tests in Jest's native ESM mode compiled by swc. */
-function nest12EsmJest(adapter) {
+/** Nest 12 as ESM (its packages are ESM-only), tests in Jest's native ESM mode compiled by swc; on this machine's Node or on `node` (a major). */
+function nest12EsmJest(adapter, node) {
   return {
-    id: `nest12-esm-jest-${adapter}`,
+    id: onNode(`nest12-esm-jest-${adapter}`, node),
     nest: 12,
+    node,
     moduleSystem: 'ESM',
     typescriptResolution: 'nodenext',
     runtime: 'ESM',
@@ -113,7 +119,7 @@ function nest12EsmJest(adapter) {
         '@jest/globals': '^30',
         '@swc/core': '^1.15.0',
         '@swc/jest': '^0.2.39',
-        '@types/node': '^20.19.0',
+        '@types/node': typesNode(node),
         jest: '^30',
         typescript: TYPESCRIPT,
       },
@@ -154,10 +160,11 @@ export default {
  * Nest 12 from a CommonJS app: tsc emits require() calls, Node >= 20.19 loads the ESM-only Nest
  * packages through require(esm). Jest's CJS loader cannot do that, so the app tests with node:test.
  */
-function nest12CommonJsNodeTest(adapter) {
+function nest12CommonJsNodeTest(adapter, node) {
   return {
-    id: `nest12-cjs-node-test-${adapter}`,
+    id: onNode(`nest12-cjs-node-test-${adapter}`, node),
     nest: 12,
+    node,
     moduleSystem: 'CommonJS',
     typescriptResolution: 'nodenext',
     runtime: 'CommonJS via require(esm)',
@@ -168,7 +175,7 @@ function nest12CommonJsNodeTest(adapter) {
       type: 'commonjs',
       scripts: { typecheck: 'tsc -p tsconfig.json', test: 'node --test dist/compat.spec.js' },
       dependencies: nestDeps(12, adapter),
-      devDependencies: { '@nestjs/testing': '^12', '@types/node': '^20.19.0', typescript: TYPESCRIPT },
+      devDependencies: { '@nestjs/testing': '^12', '@types/node': typesNode(node), typescript: TYPESCRIPT },
     },
     files: {
       'tsconfig.json': json({
@@ -220,7 +227,10 @@ export default defineConfig({
   };
 }
 
-/** Each stack on Express; Nest 11 and Nest 12 also on Fastify. */
+/**
+ * Each stack on Express; Nest 11 and Nest 12 also on Fastify; all on the machine's Node (20). Nest 12 ESM and
+ * CommonJS (require(esm), which Node 22 has from 22.12) on Express also on Node 22 and 24.
+ */
 export const CONSUMER_KINDS = [
   nest11CommonJsJest('express', 'node10'),
   nest11CommonJsJest('fastify', 'nodenext'),
@@ -228,6 +238,7 @@ export const CONSUMER_KINDS = [
   nest12EsmJest('fastify'),
   nest12CommonJsNodeTest('express'),
   nest12EsmVitest('express'),
+  ...[22, 24].flatMap((node) => [nest12EsmJest('express', node), nest12CommonJsNodeTest('express', node)]),
 ].map((kind) => ({
   ...kind,
   // As in the Nest starters: platform-express's .d.ts files import 'express', which ships no types.
@@ -247,6 +258,7 @@ export const REPORTED_PACKAGES = [
   '@nestjs/platform-express',
   '@nestjs/platform-fastify',
   'typescript',
+  '@types/node',
   'jest',
   'ts-jest',
   '@swc/jest',

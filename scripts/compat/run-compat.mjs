@@ -1,18 +1,22 @@
 #!/usr/bin/env node
 // Compatibility matrix: builds and packs the library (in a private copy of the sources), installs the tarball into freshly generated
 // consumer apps outside the repo (one per stack in consumer-kinds.mjs), and runs each app's own
-// type-check and test suite. Prints a result table, writes test-output/compat.json, exits 1 on any failure.
+// type-check and test suite, on this machine's Node or, for consumers that name another major, on that Node
+// (fetched from the npm registry by scripts/fetch-node.mjs and put first on the consumer's PATH, so npm, the
+// package's bin and the test runner all run on it). Prints a result table, writes test-output/compat.json,
+// exits 1 on any failure.
 //
 //   npm run test:compat                 # the whole matrix
 //   npm run test:compat -- nest11       # only consumers whose id contains "nest11"
 //   COMPAT_CONCURRENCY=1 COMPAT_KEEP=1 npm run test:compat
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fetchNode } from '../fetch-node.mjs';
 import { CONSUMER_KINDS, PASSED_TEST_COUNTERS, REPORTED_PACKAGES } from './consumer-kinds.mjs';
 import { repoRoot as root, stagePackage } from './stage-package.mjs';
 
@@ -23,28 +27,43 @@ const EXPECTED_TESTS = specTemplate.match(/^\s+it\(/gm).length;
 const { name: packageName, version: packageVersion } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 const MINUTE = 60_000;
-const PHASE_TIMEOUTS = { install: 5 * MINUTE, cli: 30_000, typecheck: 2 * MINUTE, test: 3 * MINUTE };
+const PHASE_TIMEOUTS = { node: 30_000, install: 5 * MINUTE, cli: 30_000, typecheck: 2 * MINUTE, test: 3 * MINUTE };
 const concurrency = Math.max(1, Number(process.env.COMPAT_CONCURRENCY) || Math.min(2, availableParallelism()));
 const keepWorkDir = process.env.COMPAT_KEEP === '1';
 
-/** The caller's environment minus what would leak the outer npm run (prefix, config) or Node flags into consumers. */
-function consumerEnv() {
+/**
+ * The caller's environment minus what would leak the outer npm run (prefix, config) or Node flags into consumers;
+ * with `nodeBin`, that Node's directory first on PATH.
+ */
+function consumerEnv(nodeBin) {
   const env = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (/^npm_/i.test(key) || key === 'INIT_CWD' || key === 'NODE_OPTIONS') continue;
     env[key] = value;
   }
+  if (nodeBin) env.PATH = [nodeBin, env.PATH].filter(Boolean).join(':');
   return { ...env, NO_COLOR: '1', FORCE_COLOR: '0', CI: 'true' };
+}
+
+/** The Node each consumer runs on: this process's own, or the fetched binary of the major it names. */
+function resolveRuntimes(kinds) {
+  const runtimes = new Map([[undefined, { bin: undefined, version: process.versions.node }]]);
+  for (const { node } of kinds) {
+    if (runtimes.has(node)) continue;
+    const binary = fetchNode(node);
+    runtimes.set(node, { bin: dirname(binary), version: execFileSync(binary, ['-p', 'process.versions.node']).toString().trim() });
+  }
+  return runtimes;
 }
 
 const running = new Set();
 
 /** Runs a command in its own process group, appending its output to `log`; resolves with exit code, output and duration. */
-function run(command, args, { cwd, log, timeoutMs }) {
+function run(command, args, { cwd, log, timeoutMs, nodeBin }) {
   const started = performance.now();
   return new Promise((resolve) => {
-    log.write(`\n$ ${command} ${args.join(' ')}   (in ${cwd})\n`);
-    const child = spawn(command, args, { cwd, env: consumerEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    log.write(`\n$ ${command} ${args.join(' ')}   (in ${cwd}${nodeBin ? `, PATH=${nodeBin}:...` : ''})\n`);
+    const child = spawn(command, args, { cwd, env: consumerEnv(nodeBin), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     const chunks = [];
     for (const stream of [child.stdout, child.stderr]) {
@@ -125,7 +144,7 @@ function scaffold(kind, dir, tarball) {
   }
 }
 
-async function runConsumer(kind, work, tarball) {
+async function runConsumer(kind, work, tarball, runtime) {
   const dir = join(work, kind.id);
   const logFile = join(work, `${kind.id}.log`);
   const log = openLog(logFile);
@@ -135,16 +154,22 @@ async function runConsumer(kind, work, tarball) {
   const started = performance.now();
   try {
     scaffold(kind, dir, tarball);
+    // node: the Node that npm's scripts find on PATH is the consumer's (npm itself runs on it too).
     // cli: the package's bin, linked by npm, runs whatever the consumer's module system.
     const phases = [
+      ['node', 'npm', ['exec', '--offline', '-c', 'node -p process.versions.node']],
       ['install', 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund']],
       ['cli', join(dir, 'node_modules', '.bin', 'nestjs-sesame'), ['--version']],
       ['typecheck', 'npm', ['run', 'typecheck']],
       ['test', 'npm', ['test']],
     ];
     for (const [phase, command, args] of phases) {
-      const result = await run(command, args, { cwd: dir, log, timeoutMs: PHASE_TIMEOUTS[phase] });
+      const result = await run(command, args, { cwd: dir, log, timeoutMs: PHASE_TIMEOUTS[phase], nodeBin: runtime.bin });
       durations[phase] = result.durationMs;
+      if (phase === 'node' && result.ok && result.output.trim() !== runtime.version) {
+        failedPhase = `node (ran ${JSON.stringify(result.output.trim().slice(0, 80))}, expected ${runtime.version})`;
+        break;
+      }
       if (phase === 'cli' && result.ok && result.output.trim() !== packageVersion) {
         failedPhase = `cli (printed ${JSON.stringify(result.output.trim().slice(0, 80))}, expected ${packageVersion})`;
         break;
@@ -171,7 +196,8 @@ async function runConsumer(kind, work, tarball) {
     nest: versions['@nestjs/core'] ?? `${kind.nest}.x`,
     moduleSystem: kind.moduleSystem,
     typescriptResolution: kind.typescriptResolution,
-    runtime: `Node ${process.versions.node}, ${kind.runtime}`,
+    node: runtime.version,
+    runtime: `Node ${runtime.version}, ${kind.runtime}`,
     adapter: kind.adapter,
     testRunner: kind.runnerLabel,
     result: failedPhase ? 'fail' : 'pass',
@@ -225,6 +251,7 @@ async function main() {
   }
 
   const started = performance.now();
+  const runtimes = resolveRuntimes(kinds);
   const work = mkdtempSync(join(tmpdir(), 'nestjs-sesame-compat-'));
   const packLog = openLog(join(work, 'pack.log'));
   console.log(`compat: building and packing into ${work}`);
@@ -240,10 +267,10 @@ async function main() {
   const tarball = `${packageName.replace(/^@/, '').replace('/', '-')}-${packageVersion}.tgz`;
   if (!existsSync(join(work, tarball))) throw new Error(`npm pack did not produce ${tarball}`);
 
-  console.log(`compat: ${kinds.length} consumer(s), ${concurrency} at a time`);
+  console.log(`compat: ${kinds.length} consumer(s), ${concurrency} at a time, on Node ${[...new Set(kinds.map((kind) => runtimes.get(kind.node).version))].join(', ')}`);
   const removals = [];
   const results = await pool(kinds, concurrency, async (kind) => {
-    const result = await runConsumer(kind, work, tarball);
+    const result = await runConsumer(kind, work, tarball, runtimes.get(kind.node));
     console.log(`compat: ${result.result.padEnd(4)} ${kind.id} (${(result.durationMs / 1000).toFixed(1)} s)`);
     // A passing app is not needed any more: delete its node_modules while the others still run.
     if (result.result === 'pass' && !keepWorkDir) removals.push(rm(join(work, kind.id), { recursive: true, force: true }));
