@@ -11,7 +11,7 @@ import ts from 'typescript';
 
 const FLOORS = [
   ['protocol', 'errors.ts', 'version.ts', 'validation'], // the v1 wire and what every part shares
-  ['client', 'webhooks', 'approval-store', 'local-broker'], // speak the wire, sign and verify, keep state
+  ['client', 'webhooks', 'approval-store', 'local-broker', 'telemetry'], // speak the wire, sign and verify, keep state, trace
   ['config'], // the validated settings the Nest side reads
   ['approval-gate', 'nest-webhooks', 'health'], // the gate and the Nest adapters
   ['module'], // SesameModule wires them

@@ -31,6 +31,7 @@ import { NotCanonicalError } from './canonical-json.js';
 import type { ApprovalGateRunner, GatedCall } from './gated-method.js';
 import type { Resolvable } from './require-approval.options.js';
 import { DeferredApprovals } from './deferred/deferred-approvals.js';
+import { ApprovalTelemetry } from '../telemetry/approval-telemetry.js';
 import { DeferredJob } from './deferred/deferred-job.js';
 import type { BullmqModule } from './deferred/load-bullmq.js';
 
@@ -79,6 +80,8 @@ export class ApprovalGate implements ApprovalGateRunner {
   readonly #classes = new Map<string, unknown>();
   /** Deferred mode's processors and bullmq (a property, so subclasses' constructors need not pass it on). */
   @Inject(DeferredApprovals) protected readonly deferred!: DeferredApprovals;
+  /** Spans and metrics (a no-op without an OpenTelemetry SDK); a property for the same reason. */
+  @Inject(ApprovalTelemetry) protected readonly telemetry!: ApprovalTelemetry;
 
   constructor(
     protected readonly client: SesameClient,
@@ -109,9 +112,12 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     // The handler's own gate has its scope in hand now: no hold on the storage while it waits for a human.
     if (call.route && scope?.handler === call.method) scope.releaseHold();
-    if (call.metadata.mode === 'deferred') return this.runDeferred(call);
-    if (this.policies.policy === undefined && !this.policies.unresolved && call.metadata.when === undefined) return this.runApproved(call, scope);
-    return this.runDecided(call, scope);
+    // Telemetry: the call's span, ended when it settles (outcomes from approvalOutcome's table).
+    return this.telemetry.traceCall(call, approvalOutcome, () => {
+      if (call.metadata.mode === 'deferred') return this.runDeferred(call);
+      if (this.policies.policy === undefined && !this.policies.unresolved && call.metadata.when === undefined) return this.runApproved(call, scope);
+      return this.runDecided(call, scope);
+    });
   }
 
   private runApproved(call: GatedCall, scope: ApprovalScope | undefined): Promise<unknown> {
@@ -128,6 +134,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       throw new ApprovalConditionError(call.className, call.methodName, `its arguments changed while ${decided} decided it needs no approval`);
     }
     this.logger.debug(`Approval not needed: action=${call.metadata.action} (${decided}) runs ${call.className}.${call.methodName}`);
+    this.telemetry.outcome(call, decided === 'the policy' ? 'policy_allowed' : 'not_required');
     return this.invoke(call, scope);
   }
 
@@ -213,7 +220,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     try {
       let pending: Approval | undefined;
       ({ pending, digest } = await this.requestBlocking(call, timeout, scope, unshared));
-      const decision = pending.wait({ timeout, signal });
+      const decision = this.telemetry.traceWait(call, pending, (approval) => approval.wait({ timeout, signal }));
       // A wait can last minutes: do not keep the trigger's answer alive for it.
       pending = undefined;
       decided = await decision;
@@ -316,7 +323,10 @@ export class ApprovalGate implements ApprovalGateRunner {
     } catch (error) {
       throw deferredFailure(bullmq, job, error);
     }
-    if (!decided.approval) return call.method.apply(call.instance, call.args);
+    if (!decided.approval) {
+      this.telemetry.outcome(call, decided.by === 'the policy' ? 'policy_allowed' : 'not_required');
+      return call.method.apply(call.instance, call.args);
+    }
     return this.runJob(call, job, decided.approval, decided.run);
   }
 
@@ -337,6 +347,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       const recheck = call.metadata.recheckInterval ?? this.config.deferredRecheckInterval;
       const expiry = approval.expiresAt ? approval.expiresAt.getTime() + DEFERRED_EXPIRY_MARGIN_MS : Infinity;
       await job.awaitDecision(approval, Math.min(Date.now() + recheck, expiry));
+      this.telemetry.outcome(call, 'pending', approval.id);
       throw new bullmq.DelayedError(`Sesame approval ${approval.id} pending`);
     }
     this.authorize(call, approval);
@@ -375,6 +386,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       if (failed === 'in_use') {
         // Another worker is between taking this run and confirming it: look again once its claim would have lapsed.
         await job.delay(Date.now() + USE_CLAIM_LEASE_MS);
+        this.telemetry.outcome(call, 'in_use', approval.id);
         throw new bullmq.DelayedError(`Sesame approval ${approval.id} in use`);
       }
       break;
@@ -388,6 +400,7 @@ export class ApprovalGate implements ApprovalGateRunner {
     this.logger.log(
       `Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName} for job ${job.label}${run > 0 ? ` (run ${run + 1})` : ''}`,
     );
+    this.telemetry.outcome(call, 'approved', approval.id);
     try {
       return await call.method.apply(call.instance, call.args);
     } catch (error) {
@@ -467,7 +480,7 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 
   private trigger(input: TriggerApprovalInput, signal: AbortSignal | undefined): Promise<Approval> {
-    return this.client.approvals[TRIGGER_BOUND](input, { signal });
+    return this.telemetry.traceTrigger(() => this.client.approvals[TRIGGER_BOUND](input, { signal }));
   }
 
   private async presentedApproval(call: GatedCall, id: string, signal: AbortSignal): Promise<Approval> {
@@ -552,6 +565,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       );
     }
     this.logger.log(`Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName}`);
+    this.telemetry.outcome(call, 'approved', approval.id);
     return this.invoke(call, scope);
   }
 

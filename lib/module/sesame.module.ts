@@ -17,6 +17,7 @@ import { createSesameWebhookController } from '../nest-webhooks/sesame-webhook.c
 import { SesameWebhookGuard } from '../nest-webhooks/sesame-webhook.guard.js';
 import { SesameWebhookVerifier } from '../nest-webhooks/sesame-webhook.verifier.js';
 import { ApprovalsService } from './approvals.service.js';
+import { ApprovalTelemetry } from '../telemetry/approval-telemetry.js';
 import { SesameConfig } from '../config/sesame.config.js';
 import { resolveSesameConfig } from './resolve-sesame-config.js';
 import { SESAME_MODULE_OPTIONS, SesameConfigurableModule } from './sesame.module-definition.js';
@@ -40,6 +41,8 @@ const providers: Provider[] = [
   ApprovalGate,
   ApprovalGateExplorer,
   DeferredApprovals,
+  // Spans and metrics, loaded at init only when an OpenTelemetry SDK is registered.
+  ApprovalTelemetry,
   // Decision webhooks resume the deferred jobs they decide (the dispatcher cannot import the gate's floor).
   { provide: APPROVAL_DECISION_LISTENER, useExisting: DeferredApprovals },
   // Only runs when something threw: ungated routes pay nothing on success. Gated routes carry their own interceptor.
@@ -59,7 +62,17 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [SesameClient, SesameConfig, ApprovalsService, ApprovalGate, ApprovalStore, SesameWebhookVerifier, SesameWebhookGuard, ApprovalDecisionDispatcher],
+  exports: [
+    SesameClient,
+    SesameConfig,
+    ApprovalsService,
+    ApprovalGate,
+    ApprovalStore,
+    SesameWebhookVerifier,
+    SesameWebhookGuard,
+    ApprovalDecisionDispatcher,
+    ApprovalTelemetry,
+  ],
 })
 export class SesameModule extends SesameConfigurableModule implements BeforeApplicationShutdown {
   constructor(private readonly client: SesameClient) {

@@ -1,9 +1,10 @@
 import { types } from 'node:util';
-import { BadRequestException, Injectable, InternalServerErrorException, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, InternalServerErrorException, Logger, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { SesameConfigError, WebhookVerificationError } from '../errors.js';
 import type { WebhookHeadersInput } from '../webhooks/webhook-headers.js';
 import type { ApprovalDecisionPayload } from '../webhooks/webhook-payload.js';
 import { SesameWebhookVerifier } from './sesame-webhook.verifier.js';
+import { ApprovalTelemetry } from '../telemetry/approval-telemetry.js';
 
 /**
  * Where the guard stores the verified ApprovalDecisionPayload on the request; read it with
@@ -33,6 +34,8 @@ const JSON_CONTENT_TYPE = /^\s*application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 @Injectable()
 export class SesameWebhookGuard implements CanActivate {
   protected readonly logger = new Logger('SesameWebhook');
+  /** Counts verifications (a no-op without an OpenTelemetry SDK); a property, so subclasses' constructors need not pass it on. */
+  @Optional() @Inject(ApprovalTelemetry) protected readonly telemetry?: ApprovalTelemetry;
 
   constructor(protected readonly verifier: SesameWebhookVerifier) {}
 
@@ -75,6 +78,7 @@ export class SesameWebhookGuard implements CanActivate {
       throw error;
     }
     request[SESAME_WEBHOOK_PAYLOAD] = payload;
+    this.telemetry?.webhookVerified('ok');
     return true;
   }
 
@@ -95,6 +99,7 @@ export class SesameWebhookGuard implements CanActivate {
   private refuse(error: WebhookVerificationError): never {
     // Code and message only: neither ever holds a secret or a signature.
     this.logger.warn(`Rejected a decision webhook (${error.code}): ${error.message}`);
+    this.telemetry?.webhookVerified('failed', error.code);
     this.onVerificationFailed(error);
   }
 

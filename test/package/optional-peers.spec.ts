@@ -19,6 +19,7 @@ const OPTIONAL = [
   'axios',
   '@nestjs/axios',
   '@nestjs/terminus',
+  '@opentelemetry/api',
 ];
 
 it('importing the package loads no optional integration, and a serving REST app with a gated route imports none itself', () => {
