@@ -3,11 +3,20 @@ import { trace } from '@opentelemetry/api';
 import type { Histogram } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { Job } from 'bullmq';
-import { generateWebhookSecret, RequireApproval, signWebhook, type ApprovalPolicy, type ApprovalPolicyCall, type ApprovalPolicyDecision } from '../../lib/index.js';
+import {
+  generateWebhookSecret,
+  RequireApproval,
+  SesameModule,
+  signWebhook,
+  type ApprovalPolicy,
+  type ApprovalPolicyCall,
+  type ApprovalPolicyDecision,
+} from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ApprovalTelemetry } from '../../lib/telemetry/approval-telemetry.js';
 import { freePort, startDeferredApp, waitForJobState, type DeferredApp } from '../support/deferred-apps.js';
 import { startGatedApp, type GatedApp } from '../support/gated-app.js';
+import { startContext } from '../support/nest-apps.js';
 import { RedisServer } from '../support/redis-server.js';
 import { OtelHarness } from './otel-harness.js';
 
@@ -73,6 +82,18 @@ class PolicyController {
   @RequireApproval('policy.deny')
   deny() {
     return { ran: true };
+  }
+}
+
+/** A gated provider method whose body never settles once it runs. */
+@Injectable()
+class StuckExport {
+  started = false;
+
+  @RequireApproval('exports.stuck')
+  async run(): Promise<never> {
+    this.started = true;
+    return new Promise<never>(() => undefined);
   }
 }
 
@@ -244,6 +265,24 @@ describe('spans of gated calls', () => {
     apps.splice(0);
     await broker.stop();
   });
+});
+
+it('a method still running at shutdown: its span is ended then (the approval ran)', async () => {
+  const broker = await LocalBroker.start({ apiKeys: [API_KEY], decide: () => 'approve' });
+  try {
+    const app = await startContext({ imports: [SesameModule.forRoot({ apiKey: API_KEY, baseUrl: broker.url, env: {} })], providers: [StuckExport] });
+    const stuck = app.get(StuckExport);
+    void stuck.run();
+    await broker.waitForApproval((a) => a.action === 'exports.stuck' && a.status === 'approved');
+    while (!stuck.started) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(otel.openSpans.map((span) => span.name)).toEqual(['sesame.approval']);
+
+    await app.close();
+    expect(otel.openSpans).toEqual([]);
+    expect(callSpan('exports.stuck').attributes).toMatchObject({ 'sesame.outcome': 'approved', 'sesame.mode': 'blocking' });
+  } finally {
+    await broker.stop();
+  }
 });
 
 describe('metrics', () => {
