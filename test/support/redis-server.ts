@@ -6,11 +6,19 @@ const READY_TIMEOUT_MS = 10_000;
 export interface RedisServerOptions {
   /** Started with `--requirepass`: clients must authenticate (as the `default` user) with it. */
   requirePass?: string;
+  /**
+   * Persist into `dir` (an existing directory the caller owns and removes), so a server stopped and
+   * started again comes back with its data. `aof` (default `everysec`): the append-only file, written
+   * after every command and fsynced as said (a killed process loses nothing the OS got; a lost machine
+   * loses up to a second with `everysec`); `false` for none. `save`: RDB save points (`'60 1'`), none unless told.
+   */
+  persistence?: { dir: string; aof?: 'always' | 'everysec' | false; save?: string };
 }
 
 /**
- * A real `redis-server` on a free loopback port, without persistence, for tests. `stop()` then
- * `start()` again brings it back on the same port (empty, same password), for outage tests.
+ * A real `redis-server` on a free loopback port, for tests; without persistence unless `persistence`
+ * says. `stop()` then `start()` again brings it back on the same port (same password): empty, or with
+ * what it persisted. For outage tests.
  */
 export class RedisServer {
   private process: ChildProcess | undefined;
@@ -45,10 +53,7 @@ export class RedisServer {
         String(this.port),
         '--bind',
         '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
+        ...persistenceArgs(this.options.persistence),
         '--loglevel',
         'notice',
         ...(this.options.requirePass === undefined ? [] : ['--requirepass', this.options.requirePass]),
@@ -107,6 +112,21 @@ export class RedisServer {
       child.kill('SIGKILL');
     });
   }
+}
+
+function persistenceArgs(persistence: RedisServerOptions['persistence']): string[] {
+  if (persistence === undefined) return ['--save', '', '--appendonly', 'no'];
+  const aof = persistence.aof ?? 'everysec';
+  return [
+    '--dir',
+    persistence.dir,
+    '--save',
+    persistence.save ?? '',
+    ...(aof === false ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', aof]),
+    // As BullMQ requires: never evict its keys (nor the approval store's) under memory pressure.
+    '--maxmemory-policy',
+    'noeviction',
+  ];
 }
 
 function freePort(): Promise<number> {
