@@ -3,7 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { buildSampleApp, ROOT, type BuiltSampleApp } from './sample-app.builder.js';
-import { answer, send } from './sample-app.client.js';
+import { answer, payoutJobIn, send } from './sample-app.client.js';
 import { SampleAppProcess } from './sample-app.process.js';
 
 /**
@@ -114,16 +114,26 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
     expect(left.map((c) => c.id)).toEqual(['cus_ada', 'cus_grace', 'cus_barbara']);
   });
 
-  it('a payout answers 202 at once and is released when the signed decision webhook arrives', async () => {
+  // redis-server is on PATH here, so the sample runs payouts as deferred BullMQ jobs (the webhook flow without Redis:
+  // sample-app-deferred-payouts.e2e-spec.ts).
+  it('a payout job answers 202 at once and runs once Approve is clicked, woken by the signed decision webhook', async () => {
+    expect(sample!.stdout).toMatch(/Payouts: {4}deferred BullMQ jobs on Redis redis:\/\/127\.0\.0\.1:\d+ \(started by the sample\)/);
     const created = await answer(send('POST', `${api}/payouts`, { amount: 150_000, currency: 'EUR', destination: 'DE89370400440532013000' }));
     expect(created.status).toBe(202);
-    expect(created.body).toMatchObject({ id: expect.stringMatching(/^po_/), status: 'awaiting_approval', approvalId: expect.stringMatching(/^apr_/) });
+    expect(created.body).toMatchObject({ jobId: expect.stringMatching(/^\d+$/), state: 'waiting' });
+    const { jobId } = created.body as { jobId: string };
 
-    await approveButton(/Pay out €1,500\.00 to DE89370400440532013000 /).click({ timeout: UI_TIMEOUT });
-    await sample!.waitForOutput(new RegExp(`Payout ${created.body.id} released \\(approval ${created.body.approvalId} approved\\)`), UI_TIMEOUT);
-    expect((await answer(send('GET', `${api}/payouts/${created.body.id}`))).body).toMatchObject({ status: 'released', decidedAt: expect.any(String) });
-    // The broker logs the delivery once the 204 is back, which is after the handler ran.
-    await sample!.waitForOutput(new RegExp(`webhook \\S+ for ${created.body.approvalId} delivered \\(HTTP 204, attempt 1\\)`), UI_TIMEOUT);
+    const approve = approveButton(/Pay out €1,500\.00 to DE89370400440532013000 \(payouts\.send, apr_\w+\)$/);
+    await approve.waitFor({ timeout: UI_TIMEOUT });
+    const card = page.locator('li.card', { has: approve });
+    expect(JSON.parse((await card.locator('pre.context').textContent())!)).toEqual({ jobId, amount: 150_000, currency: 'EUR', destination: 'DE89370400440532013000' });
+    const approvalId = await card.getAttribute('data-approval-id');
+    await approve.click();
+
+    await sample!.waitForOutput(new RegExp(`Payout job ${jobId} sent €1,500\\.00 to DE89370400440532013000 \\(transfer tr_\\w+\\)`), UI_TIMEOUT);
+    expect(await payoutJobIn(api, jobId, 'completed')).toMatchObject({ approvalId, result: { transferId: expect.stringMatching(/^tr_/) } });
+    await sample!.waitForOutput(new RegExp(`webhook \\S+ for ${approvalId} delivered \\(HTTP 204, attempt 1\\)`), UI_TIMEOUT);
+    await historyRow('Pay out €1,500.00 to DE89370400440532013000', 'approved').waitFor({ timeout: UI_TIMEOUT });
   });
 
   it('updates live when an approval is decided elsewhere (the broker API)', async () => {
@@ -192,7 +202,7 @@ describe('the sample app with its dashboard, driven in Chromium', () => {
     const exit = await Promise.race([sample!.exited, new Promise((resolve) => (timer = setTimeout(resolve, 10_000, 'still running after 10 s')))]);
     clearTimeout(timer);
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(sample!.stdout).toContain('SIGTERM received: stopping the app and the broker');
+    expect(sample!.stdout).toContain('SIGTERM received: stopping the app, the broker and redis-server');
     expect(sample!.stdout).toContain('Stopped.');
     expect(sample!.stderr).toBe('');
     // The shutdown ended the wait: the caller is told to retry, and nothing was approved or run.

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { buildSampleApp, type BuiltSampleApp } from './sample-app.builder.js';
-import { answer, send, SampleBroker, type Answer } from './sample-app.client.js';
+import { answer, send, type Answer, type SampleBroker } from './sample-app.client.js';
 import { SampleAppProcess } from './sample-app.process.js';
+import { startSample as startSampleApp } from './sample-app.start.js';
 
 /**
  * The sample's refund policy (RefundApprovalPolicy: under 50.00 per payment runs at once, over 1,000.00
@@ -28,19 +29,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => built?.remove());
 
-/** Starts the sample on free ports and reads its URLs from the banner. */
-async function startSample(env: Record<string, string> = {}): Promise<{ sample: SampleAppProcess; api: string; broker: SampleBroker }> {
-  const sample = SampleAppProcess.start(built!.main, { PORT: '0', BROKER_PORT: '0', ...env });
-  try {
-    const api = (await sample.waitForOutput(/API:\s+(http:\/\/\S+)/, 30_000))[1];
-    const brokerUrl = (await sample.waitForOutput(/Broker:\s+(http:\/\/\S+)/, 1000))[1];
-    await sample.waitForOutput(/Ctrl\+C stops the app and the broker\./, 1000);
-    return { sample, api, broker: new SampleBroker(brokerUrl) };
-  } catch (error) {
-    await sample.kill();
-    throw error;
-  }
-}
+const startSample = (env: Record<string, string> = {}) => startSampleApp(built!.main, env);
 
 /** Still waiting for a human (the answer has not arrived by the time the broker shows the approval). */
 async function stillWaiting(pending: Promise<unknown>): Promise<boolean> {

@@ -26,6 +26,17 @@ export async function answer(pending: Promise<Answer | { error: unknown }>): Pro
   return result;
 }
 
+/** GET /payouts/:jobId until the sample's payout job is in `state` (BullMQ marks it completed just after process() returned). */
+export async function payoutJobIn(api: string, jobId: string, state: string, timeoutMs = 10_000): Promise<Answer['body']> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await answer(send('GET', `${api}/payouts/${jobId}`));
+    if (job.status === 200 && job.body.state === state) return job.body;
+    if (Date.now() > deadline) throw new Error(`payout job ${jobId} not ${state} within ${timeoutMs} ms: ${JSON.stringify(job)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** The key the embedded broker accepts (LocalBroker's default). */
 const BROKER_AUTH = { authorization: 'Bearer sk_test_local' };
 
