@@ -15,7 +15,7 @@ const payout = (i: number): WorkerJobData => ({ amount: 100 + i, iban: `DE${Stri
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i + 1}`);
 
 // A worker process takes about 2 s of CPU to load the library's TypeScript: the five of this file are
-// spawned at once, up front (one after the other took 30 s on 2 cores). Each app, with its BullMQ
+// spawned at once, up front (one after the other took 30 s on this loaded 2-core machine). Each app, with its BullMQ
 // worker and connections, starts only when its test says: a restarted worker is a new process whose
 // app starts after its predecessor was killed.
 let restart: DeferredProcessWorld;
@@ -192,5 +192,11 @@ describe('deferred jobs: Redis down while jobs wait and decisions are made (Redi
     // The decisions arrived by redelivery after the outage; no job asked again.
     expect(outage.broker.list()).toHaveLength(jobs.length);
     for (const approvalId of decided) expect(outage.broker.deliveries.some((d) => d.approvalId === approvalId && d.ok)).toBe(true);
+    // The outage's errors were logged without the API key or the webhook secret.
+    const worker = outage.workers.get('solo')!;
+    const logged = `${(await worker.state()).logs.join('\n')}\n${worker.output}`;
+    expect(logged).toContain('503');
+    expect(logged).not.toContain(API_KEY);
+    expect(logged).not.toContain(SECRET);
   }, 45_000);
 });
