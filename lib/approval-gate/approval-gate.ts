@@ -347,11 +347,22 @@ export class ApprovalGate implements ApprovalGateRunner {
       const recheck = call.metadata.recheckInterval ?? this.config.deferredRecheckInterval;
       const expiry = approval.expiresAt ? approval.expiresAt.getTime() + DEFERRED_EXPIRY_MARGIN_MS : Infinity;
       await job.awaitDecision(approval, Math.min(Date.now() + recheck, expiry));
+      // A decision webhook that came before the job was delayed found it active and could not promote it: look once.
+      if (input.callbackUrl !== undefined) await this.resumeIfDecided(job, approval);
       this.telemetry.outcome(call, 'pending', approval.id);
       throw new bullmq.DelayedError(`Sesame approval ${approval.id} pending`);
     }
     this.authorize(call, approval);
     return { digest, approval, run: await this.takeJobRun(call, job, approval, bullmq) };
+  }
+
+  /** Promotes the delayed job if its approval was decided meanwhile; any failure leaves it to the webhook or the re-check. */
+  private async resumeIfDecided(job: DeferredJob, approval: Approval): Promise<void> {
+    try {
+      if (!(await this.client.approvals.get(approval.id)).pending) await job.promote();
+    } catch {
+      // Not delayed any more (the webhook promoted it), or the broker is away: the re-check looks again.
+    }
   }
 
   /** The approval recorded on the job by an earlier attempt (so an expired one fails the job), else the one its dedup key finds or creates. */

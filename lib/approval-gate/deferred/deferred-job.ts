@@ -14,6 +14,7 @@ interface BullJob {
   updateProgress(progress: unknown): Promise<void>;
   log(row: string): Promise<unknown>;
   moveToDelayed(timestamp: number, token?: string): Promise<void>;
+  promote(): Promise<void>;
 }
 
 /** Where a deferred job shows its approval (`job.progress.sesame`, e.g. in Bull Board). */
@@ -99,6 +100,11 @@ export class DeferredJob {
       await this.job.log(`Sesame approval ${approval.id} requested (${approval.action}); the job waits for the decision`);
     }
     await this.delay(until);
+  }
+
+  /** Moves the delayed job back to the wait list, for a worker to pick up at once. */
+  promote(): Promise<void> {
+    return this.job.promote();
   }
 
   /** Moves the job to the delayed set until `until` (ms since the epoch); the caller then throws BullMQ's DelayedError. */
