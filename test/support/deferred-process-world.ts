@@ -55,6 +55,9 @@ export class DeferredProcessWorld {
       apiKeys: [options.apiKey],
       webhookSecret: options.webhookSecret,
       webhookRetry: { attempts: options.webhookAttempts ?? 5, baseDelayMs: 100, timeoutMs: 5_000 },
+    }).catch(async (error: unknown) => {
+      await redis.stop();
+      throw error;
     });
     const world = new DeferredProcessWorld(redis, broker, dataDir, options.apiKey);
     try {
@@ -133,17 +136,23 @@ export class DeferredProcessWorld {
     return this.queue.getJob(id) as Promise<Job<WorkerJobData>>;
   }
 
+  /** Stops everything, each step even if one before it failed (a redis-server left running outlives the test run). */
   async close(): Promise<void> {
-    // Any blocked run may end now, so a worker's graceful close does not wait on it.
-    for (const run of readRuns(this.dir)) releaseJob(this.dir, run.id);
-    await Promise.all([...this.workers.values()].map((w) => w.stop()));
-    await this.fanout?.close();
-    if (this.redis.running) await this.queue.obliterate({ force: true }).catch(() => undefined);
-    await this.queue.close();
-    await this.broker.stop();
-    await this.redis.stop();
+    const steps: (() => Promise<unknown>)[] = [
+      // Any blocked run may end now, so a worker's graceful close does not wait on it.
+      async () => readRuns(this.dir).forEach((run) => releaseJob(this.dir, run.id)),
+      () => Promise.all([...this.workers.values()].map((w) => w.stop())),
+      async () => this.fanout?.close(),
+      async () => this.redis.running && this.queue.obliterate({ force: true }),
+      () => this.queue.close(),
+      () => this.broker.stop(),
+      () => this.redis.stop(),
+    ];
+    const failures: unknown[] = [];
+    for (const step of steps) await step().catch((error: unknown) => failures.push(error));
     rmSync(this.dir, { recursive: true, force: true });
     if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+    if (failures.length > 0) throw new AggregateError(failures, 'closing the deferred process world');
   }
 }
 

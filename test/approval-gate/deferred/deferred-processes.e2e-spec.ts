@@ -14,21 +14,24 @@ const API_KEY = 'sk_test_SECRET_deferred_processes_7d21';
 const payout = (i: number): WorkerJobData => ({ amount: 100 + i, iban: `DE${String(i).padStart(4, '0')}` });
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i + 1}`);
 
-// A worker process takes about 2 s of CPU to load the library's TypeScript: the five of this file are
-// spawned at once, up front (one after the other took 30 s on this loaded 2-core machine). Each app, with its BullMQ
-// worker and connections, starts only when its test says: a restarted worker is a new process whose
-// app starts after its predecessor was killed.
+// A worker process takes about 2 s of CPU to load the library's TypeScript: the five of this file
+// are spawned at once, up front (one after the other took 30 s on this loaded 2-core machine). Each
+// app, with its BullMQ worker and connections, starts only when its test says: a restarted worker is
+// a new process whose app starts after its predecessor was killed.
 let restart: DeferredProcessWorld;
 let pair: DeferredProcessWorld;
 let outage: DeferredProcessWorld;
 beforeAll(async () => {
   const common = { apiKey: API_KEY, webhookSecret: SECRET };
-  [restart, pair, outage] = await Promise.all([
-    DeferredProcessWorld.start({ ...common, workers: ['first', 'second'], callbacks: 'one-port' }),
-    DeferredProcessWorld.start({ ...common, workers: ['a', 'b'], callbacks: 'fanout' }),
+  // Settled, not Promise.all: each world that did start is kept, so afterAll stops it even if another failed.
+  const started = await Promise.allSettled([
+    DeferredProcessWorld.start({ ...common, workers: ['first', 'second'], callbacks: 'one-port' }).then((world) => (restart = world)),
+    DeferredProcessWorld.start({ ...common, workers: ['a', 'b'], callbacks: 'fanout' }).then((world) => (pair = world)),
     // Generous redelivery for the outage: 100 ms doubling, 10 attempts, spans about 50 s.
-    DeferredProcessWorld.start({ ...common, workers: ['solo'], callbacks: 'own', persistence: true, webhookAttempts: 10 }),
+    DeferredProcessWorld.start({ ...common, workers: ['solo'], callbacks: 'own', persistence: true, webhookAttempts: 10 }).then((world) => (outage = world)),
   ]);
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }, 60_000);
 afterAll(() => Promise.all([restart, pair, outage].map((world) => world?.close())), 30_000);
 
