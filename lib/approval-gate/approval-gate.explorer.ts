@@ -46,6 +46,7 @@ export class ApprovalGateExplorer implements OnModuleInit {
     for (const wrapper of [...this.#discovery.getProviders(), ...this.#discovery.getControllers()]) {
       const instance: unknown = wrapper.instance;
       if (!instance || typeof instance !== 'object') continue;
+      if (isBullmqQueue(instance)) this.deferred.registerQueue(instance);
       const className = (instance as { constructor?: { name?: string } }).constructor?.name || String(wrapper.name);
       for (const name of ungatedMethodsOf(instance)) ungated.add(`${className}.${name}()`);
       const gated = gatedMethodsOf(instance);
@@ -119,6 +120,12 @@ export class ApprovalGateExplorer implements OnModuleInit {
       );
     }
   }
+}
+
+/** A BullMQ Queue provider (duck-typed: bullmq is an optional peer, not loaded to recognise one). */
+function isBullmqQueue(instance: object): boolean {
+  const queue = instance as { constructor?: { name?: string }; qualifiedName?: unknown; getJob?: unknown; add?: unknown };
+  return queue.constructor?.name === 'Queue' && typeof queue.qualifiedName === 'string' && typeof queue.getJob === 'function' && typeof queue.add === 'function';
 }
 
 /** A class with @nestjs/bullmq's @Processor() (its PROCESSOR_METADATA, spelled out: the package is optional). */

@@ -4,7 +4,12 @@ import { loadBullmq, type BullmqModule } from './load-bullmq.js';
 
 /** A BullMQ processor of `@nestjs/bullmq` (a WorkerHost): its worker exists once the app has initialised. */
 interface ProcessorHost {
-  readonly worker: { readonly qualifiedName: string };
+  readonly worker: QueueLike;
+}
+
+/** A BullMQ Worker or Queue: what Job.fromId() needs to find a job of its queue. */
+interface QueueLike {
+  readonly qualifiedName: string;
 }
 
 interface DelayedJob {
@@ -25,6 +30,8 @@ export type DeferredResume = 'resumed' | 'waiting' | 'gone' | 'not-deferred' | '
 export class DeferredApprovals {
   private readonly logger = new Logger('SesameApproval');
   readonly #processors = new Set<ProcessorHost>();
+  /** The app's BullMQ queues (BullModule.registerQueue): a replica that only adds jobs resumes them too. */
+  readonly #queues = new Set<QueueLike>();
   #bullmq: Promise<BullmqModule> | undefined;
 
   /** Called by the gate explorer at init for each deferred processor. */
@@ -35,9 +42,14 @@ export class DeferredApprovals {
     this.#bullmq.catch(() => undefined);
   }
 
-  /** Whether this app has deferred processors. */
+  /** Called by the gate explorer at init for each BullMQ queue provider of the app (bullmq is loaded only when a job must be resumed). */
+  registerQueue(queue: object): void {
+    this.#queues.add(queue as QueueLike);
+  }
+
+  /** Whether this app can resume deferred jobs: it has deferred processors, or BullMQ queues a webhook may name. */
   get active(): boolean {
-    return this.#processors.size > 0;
+    return this.#processors.size > 0 || this.#queues.size > 0;
   }
 
   /** Resolves once bullmq is loaded; rejects with SesameConfigError when it is not installed. */
@@ -55,16 +67,16 @@ export class DeferredApprovals {
   }
 
   /**
-   * Promotes the delayed job a decided approval belongs to, if one of this app's processors serves its
-   * queue. Rejects when Redis cannot be reached, so the webhook is answered 500 and delivered again.
+   * Promotes the delayed job a decided approval belongs to, if this app has its queue (a deferred
+   * processor's worker, or the queue itself). Rejects when Redis cannot be reached, so the webhook is answered 500 and delivered again.
    */
   async resume(decision: { approvalId: string; status: string; dedupKey: string | null }): Promise<DeferredResume> {
     const located = locateJob(decision.dedupKey);
     if (!located) return 'not-deferred';
-    const worker = [...this.#processors].map((p) => p.worker).find((w) => w.qualifiedName === located.queue);
-    if (!worker) return 'not-here';
+    const queue = [...[...this.#processors].map((p) => p.worker), ...this.#queues].find((q) => q.qualifiedName === located.queue);
+    if (!queue) return 'not-here';
     const { Job } = await this.bullmq();
-    const job = (await Job.fromId(worker, located.id)) as DelayedJob | undefined;
+    const job = (await Job.fromId(queue, located.id)) as DelayedJob | undefined;
     const label = `${located.queue}#${located.id}`;
     if (!job) {
       this.logger.log(`Approval ${decision.approvalId} ${decision.status}: job ${label} no longer exists (removed or drained); nothing runs`);

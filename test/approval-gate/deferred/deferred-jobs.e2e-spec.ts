@@ -139,6 +139,36 @@ describe('deferred approvals on BullMQ', () => {
     expect(subject.ledger.runs).toEqual([]);
   });
 
+  it('a replica that only adds jobs (the queue, no processor) takes the decision webhook and resumes the job', async () => {
+    const api = await startDeferredApp({
+      redisPort: redis.port,
+      processors: [],
+      sesame: { apiKey: API_KEY, baseUrl: broker.url, webhookSecret: SECRET, store: { type: 'redis', url: redis.url } },
+    });
+    try {
+      subject = await startDeferredApp({
+        redisPort: redis.port,
+        webhooks: false,
+        sesame: {
+          apiKey: API_KEY,
+          baseUrl: broker.url,
+          webhookSecret: SECRET,
+          store: { type: 'redis', url: redis.url },
+          // Every decision goes to the API replica; the worker would look again only after a minute.
+          deferred: { recheckInterval: 60_000, callbackUrl: `${api.url}/sesame/webhook` },
+        },
+      });
+      const { job, approval } = await addAndAwaitApproval({ amount: 14, iban: 'LU28' });
+      await broker.approve(approval.id);
+      await waitForJobState(subject.queue, job.id!, 'completed', 15_000);
+      expect(broker.deliveries.filter((d) => d.approvalId === approval.id).map((d) => d.statusCode)).toEqual([204]);
+      expect(subject.ledger.ranFor(job.id!)).toBe(1);
+      expect(api.ledger.runs).toEqual([]);
+    } finally {
+      await api.app.close();
+    }
+  });
+
   describe('the broker or the store unavailable: the attempt fails, BullMQ retries it, and the same approval is found again', () => {
     let proxy: FaultProxy;
     beforeEach(async () => {
