@@ -127,8 +127,8 @@ describe('attack 8: deferred approvals on BullMQ', () => {
     });
 
     // HOLE: the number of runs one approval allows is read from the live job's opts.attempts
-    // (DeferredJob.maxRuns, lib/approval-gate/deferred/deferred-job.ts:46-49, used by takeJobRun in
-    // lib/approval-gate/approval-gate.ts:363), which the binding does not cover (DeferredJob.binding:
+    // (DeferredJob.maxRuns, lib/approval-gate/deferred/deferred-job.ts:70-73 at 42ca6a8, the bound of
+    // takeJobRun's loop, lib/approval-gate/approval-gate.ts:392), which the binding does not cover (DeferredJob.binding:
     // queue, id, name, timestamp, data). A job whose only allowed run failed, removed and added again
     // with the same id, name, timestamp and data but a larger `attempts`, finds the same approval
     // (same dedup key), steps past run 0 (used, failed) and takes run 1: the approved call runs a
@@ -338,8 +338,8 @@ describe('attack 8: deferred approvals on BullMQ', () => {
       expect(subject.ledger.ranFor(job.id!)).toBe(2);
     });
 
-    // HOLE: a run that failed is recorded (runJob's `:failed:<run>` mark, lib/approval-gate/approval-gate.ts:395)
-    // whatever it threw, and takeJobRun (approval-gate.ts:361-375) lets the next attempt take the next run
+    // HOLE: a run that failed is recorded (runJob's `:failed:<run>` mark, lib/approval-gate/approval-gate.ts:419 at
+    // 42ca6a8) whatever it threw, and takeJobRun (approval-gate.ts:391-406) lets the next attempt take the next run
     // while runs < opts.attempts, whoever started that attempt. A body that throws BullMQ's
     // UnrecoverableError fails the job with no BullMQ retry; an operator's retry of the failed job (Bull
     // Board "retry", or removeOnFail and the same job added again) then runs the approved call again: a
