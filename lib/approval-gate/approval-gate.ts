@@ -342,11 +342,13 @@ export class ApprovalGate implements ApprovalGateRunner {
     }
     const input = await this.buildRequest(call, call.metadata.timeout ?? DEFAULT_DEFERRED_TIMEOUT_MS);
     const approval = await this.deferredApproval(call, job, input, digest);
+    // A later attempt: its span links to the one that asked (recorded on the job, so it survives restarts).
+    if (job.recordedApprovalId === approval.id) this.telemetry.linkTo(call, job.recordedTrace);
     this.assertBound(call, approval, expectation(input, digest));
     if (approval.pending) {
       const recheck = call.metadata.recheckInterval ?? this.config.deferredRecheckInterval;
       const expiry = approval.expiresAt ? approval.expiresAt.getTime() + DEFERRED_EXPIRY_MARGIN_MS : Infinity;
-      await job.awaitDecision(approval, Math.min(Date.now() + recheck, expiry));
+      await job.awaitDecision(approval, Math.min(Date.now() + recheck, expiry), this.telemetry.traceLink(call));
       // A decision webhook that came before the job was delayed found it active and could not promote it: look once.
       if (input.callbackUrl !== undefined) await this.resumeIfDecided(job, approval);
       this.telemetry.outcome(call, 'pending', approval.id);

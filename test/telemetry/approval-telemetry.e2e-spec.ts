@@ -372,7 +372,7 @@ describe('deferred jobs', () => {
     });
     const job = await subject.queue.add('send', { amount: 120, iban: 'DE02' });
     const approval = await broker.waitForApproval((a) => a.action === 'payouts.send');
-    await waitForJobState(subject.queue, job.id!, 'delayed');
+    const delayed = await waitForJobState(subject.queue, job.id!, 'delayed');
     await broker.approve(approval.id);
     const done = (await waitForJobState(subject.queue, job.id!, 'completed', 5_000)) as Job;
     expect(done.returnvalue).toBe('sent 120');
@@ -385,6 +385,11 @@ describe('deferred jobs', () => {
     expect(ran!.attributes).toMatchObject({ 'sesame.mode': 'deferred', 'sesame.outcome': 'approved', 'sesame.approval_id': approval.id });
     expect(ran!.parentSpanContext).toBeUndefined();
     expect(ran!.spanContext().traceId).not.toBe(asked!.spanContext().traceId);
+    // Linked through the job's progress (what a restarted worker reads back).
+    const { traceId, spanId } = asked!.spanContext();
+    expect((delayed.progress as { sesame: unknown }).sesame).toEqual({ approvalId: approval.id, action: 'payouts.send', status: 'pending', trace: { traceId, spanId } });
+    expect(ran!.links.map((link) => [link.context.traceId, link.context.spanId])).toEqual([[traceId, spanId]]);
+    expect(asked!.links).toEqual([]);
     expect(subject.app.get(ApprovalTelemetry).enabled).toBe(true);
   });
 });

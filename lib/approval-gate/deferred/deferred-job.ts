@@ -1,6 +1,7 @@
 import type { Approval } from '../../client/approval.js';
 import { SesameConfigError } from '../../errors.js';
 import type { GatedCall } from '../gated-method.js';
+import type { ApprovalTraceLink } from '../../telemetry/approval-telemetry.js';
 
 /** What the gate reads and calls on the BullMQ `Job` a processor's `process(job, token)` receives. */
 interface BullJob {
@@ -22,6 +23,8 @@ export interface DeferredApprovalProgress {
   approvalId: string;
   action: string;
   status: 'pending';
+  /** The `sesame.approval` span of the attempt that asked (W3C ids), which later runs link to; only with an OpenTelemetry SDK. */
+  trace?: ApprovalTraceLink;
 }
 
 const LOCATOR = 'job.';
@@ -92,10 +95,15 @@ export class DeferredJob {
    * Records the approval on the job (progress and a log line) and moves the job to the delayed set until
    * `until`: the worker is free at once; a decision webhook promotes it sooner.
    */
-  async awaitDecision(approval: Approval, until: number): Promise<void> {
+  /** The span recorded by the attempt that asked, as read back (the telemetry links only well-formed ids). */
+  get recordedTrace(): unknown {
+    return (this.job.progress as { sesame?: { trace?: unknown } } | null | undefined)?.sesame?.trace;
+  }
+
+  async awaitDecision(approval: Approval, until: number, trace?: ApprovalTraceLink): Promise<void> {
     if (this.recordedApprovalId !== approval.id) {
       const progress = this.job.progress;
-      const own: DeferredApprovalProgress = { approvalId: approval.id, action: approval.action, status: 'pending' };
+      const own: DeferredApprovalProgress = { approvalId: approval.id, action: approval.action, status: 'pending', ...(trace && { trace }) };
       await this.job.updateProgress(typeof progress === 'object' && progress !== null && !Array.isArray(progress) ? { ...progress, sesame: own } : { sesame: own });
       await this.job.log(`Sesame approval ${approval.id} requested (${approval.action}); the job waits for the decision`);
     }
