@@ -327,7 +327,7 @@ export class ApprovalGate implements ApprovalGateRunner {
       this.telemetry.outcome(call, decided.by === 'the policy' ? 'policy_allowed' : 'not_required');
       return call.method.apply(call.instance, call.args);
     }
-    return this.runJob(call, job, decided.approval, decided.run);
+    return this.runJob(call, job, decided.approval, decided.run, bullmq);
   }
 
   /** Everything before the method runs: the policy and `when`, then the approval and the run it allows. */
@@ -409,7 +409,7 @@ export class ApprovalGate implements ApprovalGateRunner {
   }
 
   /** Runs the method; a failure is recorded first, so BullMQ's retry of this job may run it again under the same approval. */
-  private async runJob(call: GatedCall, job: DeferredJob, approval: Approval, run: number): Promise<unknown> {
+  private async runJob(call: GatedCall, job: DeferredJob, approval: Approval, run: number, bullmq: BullmqModule): Promise<unknown> {
     this.logger.log(
       `Approval used: action=${approval.action} id=${approval.id} runs ${call.className}.${call.methodName} for job ${job.label}${run > 0 ? ` (run ${run + 1})` : ''}`,
     );
@@ -417,10 +417,13 @@ export class ApprovalGate implements ApprovalGateRunner {
     try {
       return await call.method.apply(call.instance, call.args);
     } catch (error) {
-      try {
-        await this.#singleUse.take(approval, failureMark(run));
-      } catch {
-        this.logger.error(`Job ${job.label} failed under approval ${approval.id}, and the approval store could not record it: a retry will be refused, not run`);
+      // Recorded only for BullMQ's own retry: a failure it does not retry ends what this approval allows.
+      if (job.retriedAfter(error, bullmq.UnrecoverableError)) {
+        try {
+          await this.#singleUse.take(approval, failureMark(run));
+        } catch {
+          this.logger.error(`Job ${job.label} failed under approval ${approval.id}, and the approval store could not record it: a retry will be refused, not run`);
+        }
       }
       throw error;
     }

@@ -7,6 +7,7 @@ import type { ApprovalTraceLink } from '../../telemetry/approval-telemetry.js';
 interface BullJob {
   id?: string;
   name: string;
+  attemptsMade: number;
   queueQualifiedName: string;
   timestamp: number;
   data: unknown;
@@ -63,10 +64,22 @@ export class DeferredJob {
     return `${this.job.queueQualifiedName}#${this.job.id}`;
   }
 
-  /** What the approval is bound to: a removed job re-added under its id (another creation time) needs its own approval. */
+  /**
+   * What the approval is bound to: a removed job re-added under its id (another creation time) needs its
+   * own approval, and so does a copy allowed more runs (`attempts`) than the job the human approved.
+   */
   get binding(): unknown[] {
     const { queueQualifiedName: queue, id, name, timestamp, data } = this.job;
-    return [{ queue, id, name, timestamp, data: data ?? null }];
+    return [{ queue, id, name, timestamp, attempts: this.maxRuns, data: data ?? null }];
+  }
+
+  /**
+   * Whether BullMQ retries this job after its run threw `error`: not an UnrecoverableError, and attempts left
+   * (BullMQ's own rule). Only then may the approval run it again; a retry by hand after that is refused.
+   */
+  retriedAfter(error: unknown, unrecoverable: abstract new (...args: never[]) => Error): boolean {
+    const final = error instanceof unrecoverable || (error as { name?: unknown } | null)?.name === 'UnrecoverableError';
+    return !final && this.job.attemptsMade + 1 < this.maxRuns;
   }
 
   /** How many runs one approval allows: the first, and BullMQ's retries of a run that failed (the job's `attempts`). */
