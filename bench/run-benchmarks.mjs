@@ -3,7 +3,7 @@
  * benchmark in its own process, writes bench/results/<name>.json and regenerates the results section
  * of BENCHMARKS.md. Figures never fail anything: only a benchmark that cannot run does.
  *
- *   npm run bench                      # all five, default runs
+ *   npm run bench                      # every benchmark, default runs
  *   npm run bench -- webhook-verify    # one of them
  *   npm run bench -- --quick           # tiny counts: checks the scripts, figures meaningless (not written)
  */
