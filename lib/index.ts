@@ -14,6 +14,9 @@ export { ApprovalsService } from './module/approvals.service.js';
 export { RequireApproval, SkipApproval } from './approval-gate/require-approval.decorator.js';
 export type { ApprovalMode, RequireApprovalMetadata, RequireApprovalOptions, Resolvable } from './approval-gate/require-approval.options.js';
 export { ApprovalGate } from './approval-gate/approval-gate.js';
+export type { DeferredApprovals, DeferredResume } from './approval-gate/deferred/deferred-approvals.js';
+export type { DeferredApprovalProgress } from './approval-gate/deferred/deferred-job.js';
+export type { ApprovalTelemetry } from './telemetry/approval-telemetry.js';
 export type { GatedCall } from './approval-gate/gated-method.js';
 export type { ApprovalHttpRequest, ApprovalTransport } from './approval-gate/approval-scope.js';
 export type { ApprovalPolicy, ApprovalPolicyCall, ApprovalPolicyDecision } from './approval-gate/approval-policy.js';
@@ -29,6 +32,7 @@ export { SesameWebhookGuard, type SesameWebhookRequest } from './nest-webhooks/s
 export { SesameWebhookPayload } from './nest-webhooks/sesame-webhook-payload.decorator.js';
 export { OnApprovalDecision } from './nest-webhooks/on-approval-decision.decorator.js';
 export { ApprovalDecisionDispatcher, type WebhookDispatchResult } from './nest-webhooks/approval-decision.dispatcher.js';
+export type { ApprovalDecisionListener } from './nest-webhooks/approval-decision.listener.js';
 
 // Health checks with @nestjs/terminus (loaded only when the indicator starts).
 export { SesameHealthIndicator, type SesameHealthCheckOptions, type SesameHealthResult } from './health/sesame-health.indicator.js';
