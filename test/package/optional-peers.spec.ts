@@ -20,6 +20,8 @@ const OPTIONAL = [
   '@nestjs/axios',
   '@nestjs/terminus',
   '@opentelemetry/api',
+  'bullmq',
+  '@nestjs/bullmq',
 ];
 
 it('importing the package loads no optional integration, and a serving REST app with a gated route imports none itself', () => {
