@@ -3,7 +3,7 @@ import { Injectable, Module, type INestApplication, type Provider, type Type } f
 import { BullModule, getQueueToken, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { RequireApproval, SesameModule, type SesameModuleOptions } from '../../lib/index.js';
-import { freePort } from '../support/deferred-apps.js';
+import { freePort } from '../support/free-port.js';
 import { createApp, type CapturingLogger } from '../support/nest-apps.js';
 
 export const WEBHOOK_PATH = '/sesame/webhook';

@@ -20,6 +20,7 @@ import { LocalBroker } from '../../lib/testing/index.js';
 import { ApprovalGateExplorer } from '../../lib/approval-gate/approval-gate.explorer.js';
 import { CapturingLogger, compileError, startApp } from '../support/nest-apps.js';
 import { RedisServer, whenRedisReady } from '../support/redis-server.js';
+import { freePort } from '../support/free-port.js';
 
 /**
  * The Redis password (and the API key and webhook secret next to it) never surfaces: not in a log
@@ -77,17 +78,6 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
     },
     (error: unknown) => error,
   );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -1,9 +1,9 @@
-import net from 'node:net';
 import { Injectable, Module, type DynamicModule, type INestApplication, type Provider, type Type } from '@nestjs/common';
 import { BullModule, getQueueToken, Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job, Queue } from 'bullmq';
 import { RequireApproval, SesameModule, type ApprovalPolicy, type SesameModuleOptions } from '../../lib/index.js';
 import { createApp, type AdapterName, type CapturingLogger } from './nest-apps.js';
+import { freePort } from './free-port.js';
 
 export const WEBHOOK_PATH = '/sesame/webhook';
 export const QUEUE = 'payouts';
@@ -111,17 +111,6 @@ export async function startDeferredApp(options: DeferredAppOptions): Promise<Def
     throw error;
   }
   return { app, url, queue: app.get<Queue<PayoutData>>(getQueueToken(QUEUE)), ledger: app.get(JobLedger), logger };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once the job is in `state` (polled: BullMQ's state lives in Redis); rejects after `timeoutMs`. */

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { freePort } from './free-port.js';
 
 const READY_TIMEOUT_MS = 10_000;
 
@@ -127,17 +128,6 @@ function persistenceArgs(persistence: RedisServerOptions['persistence']): string
     '--maxmemory-policy',
     'noeviction',
   ];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** One PING over a raw socket (after AUTH when the server requires a password): the server answers `+PONG`. */

@@ -14,7 +14,8 @@ import {
 } from '../../lib/index.js';
 import { LocalBroker } from '../../lib/testing/index.js';
 import { ApprovalTelemetry } from '../../lib/telemetry/approval-telemetry.js';
-import { freePort, startDeferredApp, waitForJobState, type DeferredApp } from '../support/deferred-apps.js';
+import { startDeferredApp, waitForJobState, type DeferredApp } from '../support/deferred-apps.js';
+import { freePort } from '../support/free-port.js';
 import { startGatedApp, type GatedApp } from '../support/gated-app.js';
 import { startContext } from '../support/nest-apps.js';
 import { RedisServer } from '../support/redis-server.js';

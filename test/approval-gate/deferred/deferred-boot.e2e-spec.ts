@@ -53,6 +53,12 @@ class DeferredRouteController {
   async process(): Promise<void> {}
 }
 
+/** A boot expected to fail: the app closed and undefined if it booted (the test's expect then fails). */
+async function closedNoError(started: { app: { close(): Promise<void> } }): Promise<undefined> {
+  await started.app.close();
+  return undefined;
+}
+
 describe("mode 'deferred' misused: the boot fails and names the fix", () => {
   it.each([
     ['a plain provider method', { providers: [PlainPayouts] }],
@@ -66,26 +72,14 @@ describe("mode 'deferred' misused: the boot fails and names the fix", () => {
       ...('processors' in extra ? { processors: extra.processors } : {}),
       ...('providers' in extra ? { providers: extra.providers } : {}),
       ...('controllers' in extra ? { controllers: extra.controllers } : {}),
-    }).then(
-      async (started) => {
-        await started.app.close();
-        return undefined;
-      },
-      (e: unknown) => e,
-    );
+    }).then(closedNoError, (e: unknown) => e);
     expect(error).toBeInstanceOf(SesameConfigError);
     expect((error as Error).message).toMatch(/use mode 'deferred', which applies only to the process\(job\) method of a BullMQ processor/);
   });
 
   it('with the default in-memory store (single use would not outlive the process), and boots with an explicit one', async () => {
     const { store: _store, ...withoutStore } = sesame();
-    const error = await startDeferredApp({ redisPort: redis.port, sesame: withoutStore, logger: false }).then(
-      async (started) => {
-        await started.app.close();
-        return undefined;
-      },
-      (e: unknown) => e,
-    );
+    const error = await startDeferredApp({ redisPort: redis.port, sesame: withoutStore, logger: false }).then(closedNoError, (e: unknown) => e);
     expect(error).toBeInstanceOf(SesameConfigError);
     expect((error as Error).message).toContain("Configure store: { type: 'redis', url }");
     const explicit = await startDeferredApp({ redisPort: redis.port, sesame: { ...withoutStore, store: { type: 'memory' } }, logger: false });
@@ -101,10 +95,7 @@ describe("mode 'deferred' misused: the boot fails and names the fix", () => {
 
   it('a module option out of range fails the boot', async () => {
     const error = await startDeferredApp({ redisPort: redis.port, sesame: sesame({ deferred: { recheckInterval: 5, callbackUrl: 'not a url' } }), logger: false }).then(
-      async (started) => {
-        await started.app.close();
-        return undefined;
-      },
+      closedNoError,
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(SesameConfigError);
