@@ -68,7 +68,16 @@ export class SesameConfig {
   /** What logging or inspecting the config shows: the settings, never a secret (also with `getters: true`). */
   toJSON(): Record<string, unknown> {
     const { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals, deferredRecheckInterval, deferredCallbackUrl } = this;
-    return { webhookTolerance, defaultTimeout, webhookIdTtl, webhookClaimLease, maxPendingApprovals, deferredRecheckInterval, deferredCallbackUrl, webhookSecrets: this.#webhookSecrets.length };
+    return {
+      webhookTolerance,
+      defaultTimeout,
+      webhookIdTtl,
+      webhookClaimLease,
+      maxPendingApprovals,
+      deferredRecheckInterval,
+      deferredCallbackUrl,
+      webhookSecrets: this.#webhookSecrets.length,
+    };
   }
 
   [inspect.custom](): string {

@@ -1,7 +1,13 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { IsInt, IsObject, IsOptional, IsString, IsUrl, Max, Min } from 'class-validator';
 import { resolveClientOptions, type ResolvedClientOptions } from '../client/sesame-client.options.js';
-import { DEFAULT_DEFERRED_RECHECK_INTERVAL, DEFAULT_MAX_PENDING_APPROVALS, DEFAULT_WEBHOOK_CLAIM_LEASE, DEFAULT_WEBHOOK_ID_TTL, SesameConfig } from '../config/sesame.config.js';
+import {
+  DEFAULT_DEFERRED_RECHECK_INTERVAL,
+  DEFAULT_MAX_PENDING_APPROVALS,
+  DEFAULT_WEBHOOK_CLAIM_LEASE,
+  DEFAULT_WEBHOOK_ID_TTL,
+  SesameConfig,
+} from '../config/sesame.config.js';
 import { SesameConfigError } from '../errors.js';
 import { validatePlain } from '../validation/validate-plain.js';
 import { MIN_WEBHOOK_SECRET_BYTES } from '../webhooks/webhook-verifier.js';

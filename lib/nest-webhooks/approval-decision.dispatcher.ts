@@ -41,7 +41,9 @@ export class ApprovalDecisionDispatcher {
   async dispatch(payload: ApprovalDecisionPayload): Promise<number> {
     const handlers = this.explorer.handlers.filter((h) => h.actions === null || h.actions.includes(payload.action));
     // The module's own listener (deferred jobs) hears every decision, and fails the dispatch like a handler; it is not counted as one.
-    const listener = this.listener?.active ? [{ name: 'SesameModule (deferred jobs)', invoke: (decision: ApprovalDecisionPayload) => this.listener!.onDecision(decision) }] : [];
+    const listener = this.listener?.active
+      ? [{ name: 'SesameModule (deferred jobs)', invoke: (decision: ApprovalDecisionPayload) => this.listener!.onDecision(decision) }]
+      : [];
     const matching: Pick<DecisionHandler, 'name' | 'invoke'>[] = [...handlers, ...listener];
     const results = await Promise.allSettled(
       // Each handler gets its own copy: one mutating the payload must not change what the others see.
