@@ -66,6 +66,7 @@ const HEX_SPAN_ID = /^(?!0{16})[0-9a-f]{16}$/;
 @Injectable()
 export class ApprovalTelemetry implements OnModuleInit, OnApplicationShutdown {
   protected readonly logger = new Logger('SesameTelemetry');
+  #warned = false;
   #otel: Instruments | undefined;
   /** Per call object (the gate's GatedCall is one object per call). */
   readonly #calls = new WeakMap<object, OpenCall>();
@@ -105,7 +106,7 @@ export class ApprovalTelemetry implements OnModuleInit, OnApplicationShutdown {
   onApplicationShutdown(): void {
     for (const open of [...this.#open]) {
       open.outcome ??= 'shutdown';
-      this.#end(open, undefined);
+      this.#safely(() => this.#end(open, undefined));
     }
   }
 
@@ -120,20 +121,13 @@ export class ApprovalTelemetry implements OnModuleInit, OnApplicationShutdown {
     const open: OpenCall = { span, action, mode, classify };
     this.#calls.set(call, open);
     this.#open.add(open);
-    let running: Promise<T>;
-    try {
-      running = api.context.with(api.trace.setSpan(api.context.active(), span), run);
-    } catch (error) {
-      this.#end(open, { error });
-      throw error;
-    }
-    return running.then(
+    return this.#inSpan(span, run).then(
       (value) => {
-        this.#end(open, undefined);
+        this.#safely(() => this.#end(open, undefined));
         return value;
       },
       (error: unknown) => {
-        this.#end(open, { error });
+        this.#safely(() => this.#end(open, { error }));
         throw error;
       },
     );
@@ -155,13 +149,17 @@ export class ApprovalTelemetry implements OnModuleInit, OnApplicationShutdown {
     const span = tracer.startSpan(SPAN.trigger, { kind: api.SpanKind.INTERNAL });
     return this.#inSpan(span, run).then(
       (approval) => {
-        span.setAttribute(ATTRIBUTE.approvalId, approval.id);
-        span.end();
+        this.#safely(() => {
+          span.setAttribute(ATTRIBUTE.approvalId, approval.id);
+          span.end();
+        });
         return approval;
       },
       (error: unknown) => {
-        this.#fail(span, undefined, error);
-        span.end();
+        this.#safely(() => {
+          this.#fail(span, undefined, error);
+          span.end();
+        });
         throw error;
       },
     );
@@ -187,11 +185,12 @@ export class ApprovalTelemetry implements OnModuleInit, OnApplicationShutdown {
     otel.pending.add(1, { [ATTRIBUTE.action]: open.action });
     return this.#inSpan(span, () => wait(approval)).then(
       (decided) => {
-        this.#endWait(open, state, decided.status === 'approved' || decided.status === 'denied' || decided.status === 'expired' ? decided.status : 'error', undefined);
+        const outcome = decided.status === 'approved' || decided.status === 'denied' || decided.status === 'expired' ? decided.status : 'error';
+        this.#safely(() => this.#endWait(open, state, outcome, undefined));
         return decided;
       },
       (error: unknown) => {
-        this.#endWait(open, state, this.#describe(open, error).outcome, error);
+        this.#safely(() => this.#endWait(open, state, this.#describe(open, error).outcome, error));
         throw error;
       },
     );
@@ -221,13 +220,37 @@ export class ApprovalTelemetry implements OnModuleInit, OnApplicationShutdown {
     this.#otel?.webhookVerifications.add(1, code === undefined ? { [ATTRIBUTE.result]: result } : { [ATTRIBUTE.result]: result, [ATTRIBUTE.errorType]: code });
   }
 
+  /**
+   * Runs `run` once, in `span`'s context. The context manager is the app's code: whether it calls back
+   * twice, never, or throws after calling back, `run` runs exactly once and its own promise is answered
+   * (without the context when the manager failed), so telemetry never changes what runs or what it answers.
+   */
   #inSpan<T>(span: Span, run: () => Promise<T>): Promise<T> {
     const { api } = this.#otel!;
+    let started: Promise<T> | undefined;
+    const once = () => (started ??= run());
     try {
-      return api.context.with(api.trace.setSpan(api.context.active(), span), run);
+      api.context.with(api.trace.setSpan(api.context.active(), span), once);
     } catch (error) {
-      return Promise.reject(error);
+      this.#warnOnce(error);
     }
+    return started ?? once();
+  }
+
+  /** Ends or records something on the SDK, which is the app's code: a throw there is logged once, never the call's outcome. */
+  #safely(step: () => void): void {
+    try {
+      step();
+    } catch (error) {
+      this.#warnOnce(error);
+    }
+  }
+
+  #warnOnce(error: unknown): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    const name = (error as { name?: unknown } | null)?.name;
+    this.logger.warn(`The OpenTelemetry SDK threw (${typeof name === 'string' ? name : 'error'}); spans or metrics may be missing, gated calls are unaffected`);
   }
 
   #end(open: OpenCall, thrown: { error: unknown } | undefined): void {

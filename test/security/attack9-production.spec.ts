@@ -261,36 +261,38 @@ describe('telemetry: an OpenTelemetry SDK that misbehaves never lets the gated m
     expect(ran).toEqual([]);
   });
 
-  it('a span processor that throws on end: a blocking call fails at its trigger and never runs, even once its approval is approved', async () => {
+  it('a span processor that throws on end: a blocking call runs once its approval is approved, and answers its own result', async () => {
     otel = HostileSdk.install({ spanProcessors: [new ThrowingProcessor('end')] });
     const { broker, url, ran } = await gated();
-    expect((await post(`${url}/pay`, { iban: IBAN })).status).toBe(500);
-    const [approval] = broker.list();
-    await broker.approve(approval!.id);
-    await sleep(100);
-    expect(ran).toEqual([]);
+    const response = post(`${url}/pay`, { iban: IBAN });
+    const approval = await broker.waitForApproval((a) => a.action === 'attack9.pay' && a.status === 'pending');
+    await broker.approve(approval.id);
+    expect((await response).status).toBe(201);
+    expect(ran).toEqual([`pay ${IBAN}`]);
+    expect(broker.list()).toHaveLength(1);
   });
 
   it('a span processor that throws on end: an approved async call runs once however often its approval is presented', async () => {
     otel = HostileSdk.install({ spanProcessors: [new ThrowingProcessor('end')] });
     const { broker, url, ran } = await gated();
-    // Its 202 is lost to the processor's error (see the finding below); the approval is on the broker all the same.
-    expect((await post(`${url}/async`)).status).toBe(500);
+    expect((await post(`${url}/async`)).status).toBe(202);
     const [approval] = broker.list();
     await broker.approve(approval!.id);
-    for (let i = 0; i < 3; i++) expect((await post(`${url}/async`, {}, { 'sesame-approval-id': approval!.id })).status).toBeGreaterThanOrEqual(400);
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await post(`${url}/async`, {}, { 'sesame-approval-id': approval!.id })).status);
+    expect(statuses).toEqual([201, 409, 409]);
     expect(ran).toEqual(['async']);
     expect(broker.list()).toHaveLength(1);
   });
 
-  // FINDING (attack 9, telemetry): a span processor whose onEnd throws (the SDK does not catch it)
+  // FOUND AND FIXED (attack 9, telemetry; #safely in approval-telemetry.ts): a span processor whose onEnd throws (the SDK does not catch it)
   // replaces every gated call's answer with a 500, including a call that already ran: traceCall's
   // `.then` handlers call #end (span.end(), lib/telemetry/approval-telemetry.ts, traceCall) unguarded.
   // The approved method runs, its caller is told 500, and asking again without the id (async mode
   // steps past the used approval) puts a second approval of the same call before a human. The same
   // hides 202s and 409s. Fix: telemetry never changes an outcome: guard #end, #endWait and the
   // trigger span's end (try/catch, warn once).
-  it.failing('a span processor that throws on end: a call that ran answers its own result, not the telemetry error', async () => {
+  it('a span processor that throws on end: a call that ran answers its own result, not the telemetry error', async () => {
     otel = HostileSdk.install({ spanProcessors: [new ThrowingProcessor('end')] });
     const { broker, url, ran } = await gated();
     await post(`${url}/async`);
@@ -301,12 +303,12 @@ describe('telemetry: an OpenTelemetry SDK that misbehaves never lets the gated m
     expect(response.status).toBe(201);
   });
 
-  // FINDING (attack 9, telemetry): ApprovalTelemetry.traceCall (lib/telemetry/approval-telemetry.ts, the
+  // FOUND AND FIXED (attack 9, telemetry; #inSpan runs `run` once): ApprovalTelemetry.traceCall (lib/telemetry/approval-telemetry.ts, the
   // `api.context.with(..., run)` in traceCall) hands the whole gated run to the context manager; one
   // that calls its callback twice runs the gate twice for one call: two approvals are asked, and the
   // method runs twice when both are approved. Fix: pass `with` a once-only wrapper of `run` (a second
   // call rejects), and run nothing if `with` never called it.
-  it.failing('a context manager that calls back twice: one call asks for one approval and runs at most once', async () => {
+  it('a context manager that calls back twice: one call asks for one approval and runs at most once', async () => {
     otel = HostileSdk.install({ contextManager: new BrokenContextManager('calls-twice') });
     const { broker, url, ran } = await gated();
     const response = post(`${url}/pay`, { iban: IBAN });
@@ -321,22 +323,23 @@ describe('telemetry: an OpenTelemetry SDK that misbehaves never lets the gated m
     expect(broker.list()).toHaveLength(1);
   });
 
-  // FINDING (attack 9, telemetry): a context manager whose `with` throws after calling back
+  // FOUND AND FIXED (attack 9, telemetry; #inSpan answers the run it started): a context manager whose `with` throws after calling back
   // (lib/telemetry/approval-telemetry.ts traceCall, the catch around `api.context.with`) makes the
   // gate answer 500 at once while the gate it started keeps waiting; when the human approves, the
   // method runs with nobody told (and the caller, told it failed, retries into a second approval).
   // Fix: if `run` was called, return its promise whatever `with` threw afterwards (end the span with
   // it); only when it was not called, fail the call.
-  it.failing('a context manager that throws after calling back: a call answered as failed never runs later', async () => {
+  it('a context manager that throws after calling back: the call answers the run it started, once', async () => {
     otel = HostileSdk.install({ contextManager: new BrokenContextManager('throws-after-first') });
     const { broker, url, ran } = await gated();
     const response = post(`${url}/pay`, { iban: IBAN });
-    const status = (await response).status;
     const approval = await broker.waitForApproval((a) => a.action === 'attack9.pay');
     await broker.approve(approval.id);
+    // The gate it started is the call's answer: it ran once and says so (before the fix: 500 at once, then a run nobody was told of).
+    expect((await response).status).toBe(201);
     await sleep(300);
-    // Either the call failed and nothing runs, or it ran once and said so.
-    expect(ran).toEqual(status === 201 ? [`pay ${IBAN}`] : []);
+    expect(ran).toEqual([`pay ${IBAN}`]);
+    expect(broker.list()).toHaveLength(1);
   });
 
   it('what is exported carries no argument, summary, requester nor key, even for an error quoting them', async () => {
