@@ -49,3 +49,21 @@ export async function forkHelper(relativePath, args = [], { execArgv = [], execP
     },
   };
 }
+
+/**
+ * The child's side of forkHelper(): answers each `{ id, cmd }` with `commands[cmd](message)`'s result
+ * (or its error), then announces `ready`.
+ */
+export function serveCommands(commands, ready) {
+  process.on('message', async (message) => {
+    const { id, cmd } = message;
+    try {
+      const run = commands[cmd];
+      if (!run) throw new Error(`unknown command ${cmd}`);
+      process.send({ id, ok: true, ...(await run(message)) });
+    } catch (error) {
+      process.send({ id, ok: false, error: String(error?.stack ?? error?.message ?? error) });
+    }
+  });
+  process.send({ ready });
+}

@@ -15,11 +15,12 @@
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { BullModule, Processor, WorkerHost } from '@nestjs/bullmq';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setImmediate } from 'node:timers';
 import { RequireApproval, SesameModule } from '../../dist/esm/index.js';
 import { decorateClass, decorateMethod } from './nest-decorate.mjs';
+import { freePort } from './free-port.mjs';
+import { serveCommands } from './child-process-rpc.mjs';
 
 const QUEUE = process.argv[2];
 if (!QUEUE) throw new Error('usage: deferred-app-process.mjs QUEUE_NAME (forked, with IPC)');
@@ -137,25 +138,4 @@ const commands = {
   },
 };
 
-process.on('message', async (message) => {
-  const { id, cmd } = message;
-  try {
-    const run = commands[cmd];
-    if (!run) throw new Error(`unknown command ${cmd}`);
-    process.send({ id, ok: true, ...(await run(message)) });
-  } catch (error) {
-    process.send({ id, ok: false, error: String(error?.stack ?? error?.message ?? error) });
-  }
-});
-process.send({ ready: { pid: process.pid } });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+serveCommands(commands, { pid: process.pid });

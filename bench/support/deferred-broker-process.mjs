@@ -18,6 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate } from 'node:timers';
 import { LocalBroker } from '../../dist/esm/testing/index.js';
+import { serveCommands } from './child-process-rpc.mjs';
 
 const now = () => performance.timeOrigin + performance.now();
 const JOB_SUMMARY = /^Bench job (\S+)$/;
@@ -86,14 +87,4 @@ const commands = {
   },
 };
 
-process.on('message', async (message) => {
-  const { id, cmd } = message;
-  try {
-    const run = commands[cmd];
-    if (!run) throw new Error(`unknown command ${cmd}`);
-    process.send({ id, ok: true, ...(await run(message)) });
-  } catch (error) {
-    process.send({ id, ok: false, error: String(error?.message ?? error) });
-  }
-});
-process.send({ ready: { url: broker.url, apiKey: broker.apiKey, webhookSecret: broker.webhookSecrets[0] } });
+serveCommands(commands, { url: broker.url, apiKey: broker.apiKey, webhookSecret: broker.webhookSecrets[0] });

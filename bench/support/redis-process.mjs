@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { freePort } from './free-port.mjs';
 
 /**
  * A real `redis-server` for a benchmark, on a free loopback port, without persistence (as
@@ -52,17 +53,6 @@ function processCpuMs(pid) {
   } catch {
     return null;
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function ping(port) {
